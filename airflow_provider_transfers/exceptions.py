@@ -1,0 +1,134 @@
+"""One exception family for both platforms.
+
+``TransferApiError`` carries what each platform says about a failed request (Twilio ``code`` /
+``more_info``; VoIPbin ``reason`` / ``request_id``), never the request's headers or credentials.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class TransferProviderError(Exception):
+    """Base of every error this provider raises."""
+
+
+class TransferValidationError(TransferProviderError, ValueError):
+    """Bad input, raised before any network call. The message names the field and the expected form."""
+
+    def __init__(self, field: str, expected: str, got: Any = None, *, show_value: bool = True) -> None:
+        self.field = field
+        self.expected = expected
+        shown = f"; got {got!r}" if show_value and got is not None else ""
+        super().__init__(f"Invalid {field}: expected {expected}{shown}")
+
+
+class TransferConfigError(TransferProviderError):
+    """The Airflow connection is missing something or holds a value of the wrong form."""
+
+
+class TransferTransportError(TransferProviderError):
+    """The request never got an HTTP answer: connection refused or reset, DNS, timeout."""
+
+    retryable = True
+
+    def __init__(self, platform: str, method: str, path: str, cause: BaseException) -> None:
+        self.platform = platform
+        self.method = method
+        self.path = path
+        super().__init__(f"{platform}: {method} {path} failed without a response: {type(cause).__name__}")
+
+
+class TransferApiError(TransferProviderError):
+    """The platform answered with an error status."""
+
+    def __init__(
+        self,
+        *,
+        platform: str,
+        status_code: int,
+        message: str,
+        method: str = "",
+        path: str = "",
+        code: int | None = None,
+        reason: str | None = None,
+        more_info: str | None = None,
+        request_id: str | None = None,
+        details: list[Any] | None = None,
+        retry_after: float | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.platform = platform
+        self.status_code = status_code
+        self.message = message
+        self.method = method
+        self.path = path
+        self.code = code
+        self.reason = reason
+        self.more_info = more_info
+        self.request_id = request_id
+        self.details = details or []
+        self.retry_after = retry_after
+        self.hint = hint
+        super().__init__(self._describe())
+
+    @property
+    def retryable(self) -> bool:
+        return self.status_code == 429 or self.status_code >= 500
+
+    def _describe(self) -> str:
+        label = " ".join(str(x) for x in (self.code, self.reason) if x not in (None, ""))
+        where = f" on {self.method} {self.path}" if self.method else ""
+        text = f"{self.platform} API error {self.status_code}{' ' + label if label else ''}{where}: {self.message}"
+        extras = [f"request_id={self.request_id}"] if self.request_id else []
+        if self.more_info:
+            extras.append(f"see {self.more_info}")
+        if extras:
+            text += f" ({'; '.join(extras)})"
+        if self.hint:
+            text += f". {self.hint}"
+        return text
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_api_error, (type(self), self.__dict__.copy()))
+
+
+def _rebuild_api_error(cls: type[TransferApiError], state: dict[str, Any]) -> TransferApiError:
+    err = cls.__new__(cls)
+    err.__dict__.update(state)
+    Exception.__init__(err, err._describe())
+    return err
+
+
+class TransferAuthError(TransferApiError):
+    """401/403: bad credentials, or credentials without access to this account or resource."""
+
+
+class TransferNotFoundError(TransferApiError):
+    """404: the transfer, call, groupcall, interaction or channel does not exist (or has expired)."""
+
+
+class TransferConflictError(TransferApiError):
+    """409: the resource is in a state that refuses the request."""
+
+
+class TransferRateLimitError(TransferApiError):
+    """429: too many requests. Never processed by the platform, always safe to retry."""
+
+
+class TransferServerError(TransferApiError):
+    """5xx, or a 2xx whose body is not the JSON the platform documents."""
+
+
+def api_error_class(status_code: int) -> type[TransferApiError]:
+    if status_code in (401, 403):
+        return TransferAuthError
+    if status_code == 404:
+        return TransferNotFoundError
+    if status_code == 409:
+        return TransferConflictError
+    if status_code == 429:
+        return TransferRateLimitError
+    if status_code >= 500:
+        return TransferServerError
+    return TransferApiError

@@ -1,0 +1,201 @@
+"""What both platform hooks share: connection loading, the HTTP policy, the status protocol.
+
+A subclass supplies three things: how a connection becomes ``ConnectionSettings`` (base URL, auth,
+secrets), how a transfer's JSON becomes a ``TransferCheck``, and its connection-form metadata.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, ClassVar, Self
+
+import httpx
+from airflow.sdk import BaseHook, Connection
+
+from airflow_provider_transfers.exceptions import (
+    TransferApiError,
+    TransferAuthError,
+    TransferProviderError,
+    TransferTransportError,
+)
+from airflow_provider_transfers.http.client import ApiClient
+from airflow_provider_transfers.http.policy import HttpPolicy
+from airflow_provider_transfers.models import TransferCheck, TransferStatus
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """What a hook needs from an Airflow connection, checked. ``secrets`` never reach a URL or log."""
+
+    base_url: str
+    auth: httpx.Auth | None
+    secrets: tuple[str, ...] = ()
+    headers: Mapping[str, str] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"ConnectionSettings(base_url={self.base_url!r})"
+
+
+class TransferHook(BaseHook, abc.ABC):
+    """Base of the platform hooks. Use as a (async) context manager, or call ``close()``/``aclose()``."""
+
+    platform: ClassVar[str]
+    conn_type: ClassVar[str]
+    conn_name_attr: ClassVar[str]
+    default_conn_name: ClassVar[str]
+    hook_name: ClassVar[str]
+    default_policy: ClassVar[HttpPolicy] = HttpPolicy()
+
+    def __init__(
+        self,
+        conn_id: str | None = None,
+        *,
+        connection: Connection | None = None,
+        policy: Mapping[str, Any] | None = None,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__()
+        self.conn_id = conn_id or self.default_conn_name
+        self._connection = connection
+        self._policy_overrides = dict(policy or {})
+        unknown = set(self._policy_overrides) - set(HttpPolicy.FIELDS)
+        if unknown:
+            raise TransferProviderError(
+                f"Unknown policy option(s) {sorted(unknown)}; expected some of {list(HttpPolicy.FIELDS)}"
+            )
+        self._transport = transport
+        self._async_transport = async_transport
+        self._api: ApiClient | None = None
+        self._settings: ConnectionSettings | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(conn_id={self.conn_id!r})"
+
+    # ------------------------------------------------------------------ connection -> client
+
+    @classmethod
+    @abc.abstractmethod
+    def settings_from_connection(cls, conn: Connection) -> ConnectionSettings:
+        """Check the connection's fields and turn them into settings; raise ``TransferConfigError``."""
+
+    @staticmethod
+    @abc.abstractmethod
+    def parse_error(response: httpx.Response) -> dict[str, Any]:
+        """Keyword arguments for ``TransferApiError`` from an error response (any body, even none)."""
+
+    def policy_for(self, conn: Connection) -> HttpPolicy:
+        from_extra = self.default_policy.merged(conn.extra_dejson, origin=f"Connection {self.conn_id!r} extra")
+        return from_extra.merged(self._policy_overrides, origin=f"{type(self).__name__} policy")
+
+    def _make_client(self, conn: Connection) -> ApiClient:
+        settings = self._settings = self.settings_from_connection(conn)
+        return ApiClient(
+            platform=self.platform,
+            base_url=settings.base_url,
+            policy=self.policy_for(conn),
+            error_parser=self.parse_error,
+            auth=settings.auth,
+            secrets=settings.secrets,
+            headers=settings.headers,
+            transport=self._transport,
+            async_transport=self._async_transport,
+        )
+
+    def get_conn(self) -> ApiClient:
+        """The configured ``ApiClient`` (sync path: reads the connection synchronously)."""
+        if self._api is None:
+            conn = self._connection or self.get_connection(self.conn_id)
+            self._connection = conn
+            self._api = self._make_client(conn)
+        return self._api
+
+    async def aget_conn(self) -> ApiClient:
+        """The configured ``ApiClient``, loading the connection with ``aget_connection`` (trigger-safe)."""
+        if self._api is None:
+            conn = self._connection or await self.aget_connection(self.conn_id)
+            self._connection = conn
+            self._api = self._make_client(conn)
+        return self._api
+
+    @property
+    def api(self) -> ApiClient:
+        return self.get_conn()
+
+    @property
+    def settings(self) -> ConnectionSettings:
+        self.get_conn()
+        assert self._settings is not None
+        return self._settings
+
+    def close(self) -> None:
+        if self._api is not None:
+            self._api.close()
+
+    async def aclose(self) -> None:
+        if self._api is not None:
+            await self._api.aclose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ status protocol
+
+    @classmethod
+    @abc.abstractmethod
+    def transfer_id(cls, transfer: Mapping[str, Any]) -> str:
+        """A human-readable id of the transfer (for logs, events, reports); validates the mapping."""
+
+    @abc.abstractmethod
+    def check_transfer(self, transfer: Mapping[str, Any]) -> TransferCheck:
+        """Current status of one transfer, given the transfer's own JSON, with its evidence."""
+
+    @abc.abstractmethod
+    async def acheck_transfer(self, transfer: Mapping[str, Any]) -> TransferCheck:
+        """Async twin of ``check_transfer``: for triggers and batch reconciliation."""
+
+    def get_transfer_status(self, transfer: Mapping[str, Any]) -> TransferStatus:
+        return self.check_transfer(transfer).status
+
+    async def aget_transfer_status(self, transfer: Mapping[str, Any]) -> TransferStatus:
+        return (await self.acheck_transfer(transfer)).status
+
+    # ------------------------------------------------------------------ connection test
+
+    @abc.abstractmethod
+    def _probe(self) -> str:
+        """One real authenticated request; return a success message or raise."""
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Airflow's Test button: one real request, and a message that says *what* is wrong."""
+        try:
+            return True, self._probe()
+        except TransferAuthError as exc:
+            if exc.status_code == 401:
+                return False, f"Bad credentials: {self.platform} rejected the login/password ({exc.message})"
+            return False, f"Credentials accepted but not allowed here (wrong account?): {exc}"
+        except TransferTransportError as exc:
+            api = self._api
+            where = api.base_url if api is not None else "the configured host"
+            return False, f"Cannot reach {where}: {exc}"
+        except TransferApiError as exc:
+            return False, f"Unexpected answer from {self.platform}: {exc}"
+        except TransferProviderError as exc:
+            return False, str(exc)
+        finally:
+            self.close()

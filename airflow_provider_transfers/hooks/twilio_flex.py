@@ -1,0 +1,273 @@
+"""Twilio Flex Interaction Channel Transfers: ``TwilioFlexHook`` (connection type ``twilio_flex``).
+
+Unlike the official SDK (twilio 9.x raises ``AttributeError ... to_dict`` on a plain dict), create and
+update take any JSON object: a dict, or a JSON string rendered from a template.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import httpx
+from airflow.sdk import Connection
+from pydantic import ValidationError
+
+from airflow_provider_transfers.connection_ui import TWILIO_FLEX_UI, hook_ui_field_behaviour
+from airflow_provider_transfers.exceptions import (
+    TransferConfigError,
+    TransferNotFoundError,
+    TransferServerError,
+    TransferValidationError,
+)
+from airflow_provider_transfers.hooks.base import ConnectionSettings, TransferHook
+from airflow_provider_transfers.http.client import fallback_message, json_error_fields
+from airflow_provider_transfers.http.policy import HttpPolicy
+from airflow_provider_transfers.http.urls import validate_base_url
+from airflow_provider_transfers.models import TransferCheck, TwilioTransfer
+
+DEFAULT_BASE_URL = "https://flex-api.twilio.com"
+_REGION_TOKEN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+def validate_sid(value: Any, prefix: str, field: str) -> str:
+    """A Twilio SID: two-letter ``prefix`` and 32 hex digits. Raises naming ``field``."""
+    if not isinstance(value, str) or not re.fullmatch(rf"{prefix}[0-9a-fA-F]{{32}}", value.strip()):
+        raise TransferValidationError(field, f"a Twilio SID: '{prefix}' followed by 32 hex digits (34 chars)", value)
+    return value.strip()
+
+
+def normalize_body(body: Any, field: str = "body") -> dict[str, Any]:
+    """The request body as a JSON object: ``None``/empty -> ``{}``; a dict; or a JSON string of an object."""
+    if body is None or (isinstance(body, str) and not body.strip()):
+        return {}
+    if isinstance(body, str):
+        try:
+            body = json.loads(body)
+        except ValueError as exc:
+            raise TransferValidationError(
+                field, "a JSON object (dict or JSON text)", f"unparseable text: {exc}"
+            ) from None
+    if not isinstance(body, Mapping):
+        raise TransferValidationError(field, "a JSON object (dict or JSON text of an object)", type(body).__name__)
+    try:
+        return json.loads(json.dumps(dict(body)))
+    except (TypeError, ValueError) as exc:
+        raise TransferValidationError(field, "a JSON-serialisable object", str(exc)) from None
+
+
+def parse_twilio_error(response: httpx.Response) -> dict[str, Any]:
+    """Classic ``{code, message, more_info, status}`` and RFC 9457-style ``{type, title, status, code, detail}``."""
+    body = json_error_fields(response)
+    if not isinstance(body, dict):
+        return {"message": fallback_message(response)}
+    code = body.get("code")
+    message = body.get("message") or body.get("detail") or body.get("title") or fallback_message(response)
+    more_info = body.get("more_info")
+    if not more_info and isinstance(body.get("type"), str) and body["type"].startswith("http"):
+        more_info = body["type"]
+    return {
+        "message": str(message),
+        "code": code if isinstance(code, int) else None,
+        "more_info": more_info,
+        "request_id": body.get("instance") if isinstance(body.get("instance"), str) else None,
+    }
+
+
+class TwilioFlexHook(TransferHook):
+    """Create, fetch and update Flex Interaction Channel Transfers.
+
+    Connection: login = API Key SID (``SK...``) or Account SID (``AC...``); password = API key secret or
+    Auth Token; extra ``account_sid`` (required with an API key), ``region``, ``edge``, and the policy
+    fields (``timeout``, ``max_attempts``, ``rate_limit``, ...); host = optional base-URL override.
+    """
+
+    platform = "twilio_flex"
+    conn_type = "twilio_flex"
+    conn_name_attr = "twilio_flex_conn_id"
+    default_conn_name = "twilio_flex_default"
+    hook_name = "Twilio Flex"
+    # Interactions API: 20 requests/s per endpoint per account.
+    default_policy: ClassVar[HttpPolicy] = HttpPolicy(rate_limit=20.0, rate_burst=20)
+
+    @staticmethod
+    def parse_error(response: httpx.Response) -> dict[str, Any]:
+        return parse_twilio_error(response)
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return hook_ui_field_behaviour(TWILIO_FLEX_UI)
+
+    # ------------------------------------------------------------------ connection
+
+    @classmethod
+    def settings_from_connection(cls, conn: Connection) -> ConnectionSettings:
+        where = f"Connection {conn.conn_id!r}"
+        login = (conn.login or "").strip()
+        password = conn.password or ""
+        extra = conn.extra_dejson
+        if not login:
+            raise TransferConfigError(f"{where}: login must be an API Key SID (SK...) or an Account SID (AC...)")
+        if not password:
+            raise TransferConfigError(f"{where}: password must hold the API key secret or the Auth Token")
+        account_sid = extra.get("account_sid") or None
+        if login.startswith("SK"):
+            _config_sid(login, "SK", f"{where} login")
+            if not account_sid:
+                raise TransferConfigError(f"{where}: extra 'account_sid' (AC...) is required with an API key login")
+            account_sid = _config_sid(account_sid, "AC", f"{where} extra 'account_sid'")
+        elif login.startswith("AC"):
+            _config_sid(login, "AC", f"{where} login")
+            if account_sid and account_sid != login:
+                raise TransferConfigError(f"{where}: extra 'account_sid' differs from the Account SID in login")
+            account_sid = login
+        else:
+            raise TransferConfigError(
+                f"{where}: login must be an API Key SID ('SK' + 32 hex) or an Account SID ('AC' + 32 hex)"
+            )
+        base_url = _base_url(conn, extra, where)
+        return ConnectionSettings(
+            base_url=base_url,
+            auth=httpx.BasicAuth(login, password),
+            secrets=(password,),
+            details={"account_sid": account_sid},
+        )
+
+    # ------------------------------------------------------------------ transfers
+
+    @staticmethod
+    def _transfers_path(interaction_sid: str, channel_sid: str, transfer_sid: str | None = None) -> str:
+        path = (
+            f"/v1/Interactions/{validate_sid(interaction_sid, 'KD', 'interaction_sid')}"
+            f"/Channels/{validate_sid(channel_sid, 'UO', 'channel_sid')}/Transfers"
+        )
+        if transfer_sid is not None:
+            path += f"/{validate_sid(transfer_sid, 'UX', 'transfer_sid')}"
+        return path
+
+    @staticmethod
+    def _parse(data: Any) -> TwilioTransfer:
+        try:
+            return TwilioTransfer.model_validate(data)
+        except ValidationError as exc:
+            raise TransferServerError(
+                platform="twilio_flex",
+                status_code=200,
+                message=f"the transfer in the response does not match the documented shape: {exc}",
+            ) from None
+
+    def create_transfer(self, interaction_sid: str, channel_sid: str, body: Any = None) -> TwilioTransfer:
+        path, payload = self._transfers_path(interaction_sid, channel_sid), normalize_body(body)
+        return self._parse(self.api.request("POST", path, json=payload, bucket="create", idempotent=False))
+
+    async def acreate_transfer(self, interaction_sid: str, channel_sid: str, body: Any = None) -> TwilioTransfer:
+        path, payload = self._transfers_path(interaction_sid, channel_sid), normalize_body(body)
+        api = await self.aget_conn()
+        return self._parse(await api.arequest("POST", path, json=payload, bucket="create", idempotent=False))
+
+    def get_transfer(self, interaction_sid: str, channel_sid: str, transfer_sid: str) -> TwilioTransfer:
+        path = self._transfers_path(interaction_sid, channel_sid, transfer_sid)
+        return self._parse(self.api.request("GET", path, bucket="fetch"))
+
+    async def aget_transfer(self, interaction_sid: str, channel_sid: str, transfer_sid: str) -> TwilioTransfer:
+        path = self._transfers_path(interaction_sid, channel_sid, transfer_sid)
+        api = await self.aget_conn()
+        return self._parse(await api.arequest("GET", path, bucket="fetch"))
+
+    def update_transfer(
+        self, interaction_sid: str, channel_sid: str, transfer_sid: str, body: Any = None
+    ) -> TwilioTransfer:
+        path = self._transfers_path(interaction_sid, channel_sid, transfer_sid)
+        payload = normalize_body(body)
+        return self._parse(self.api.request("POST", path, json=payload, bucket="update"))
+
+    async def aupdate_transfer(
+        self, interaction_sid: str, channel_sid: str, transfer_sid: str, body: Any = None
+    ) -> TwilioTransfer:
+        path = self._transfers_path(interaction_sid, channel_sid, transfer_sid)
+        payload = normalize_body(body)
+        api = await self.aget_conn()
+        return self._parse(await api.arequest("POST", path, json=payload, bucket="update"))
+
+    # ------------------------------------------------------------------ status protocol
+
+    @classmethod
+    def transfer_ref(cls, transfer: Mapping[str, Any]) -> tuple[str, str, str]:
+        """(interaction_sid, channel_sid, sid) of a transfer's JSON, each validated."""
+        if not isinstance(transfer, Mapping):
+            raise TransferValidationError("transfer", "the transfer's JSON object", type(transfer).__name__)
+        return (
+            validate_sid(transfer.get("interaction_sid"), "KD", "transfer['interaction_sid']"),
+            validate_sid(transfer.get("channel_sid"), "UO", "transfer['channel_sid']"),
+            validate_sid(transfer.get("sid"), "UX", "transfer['sid']"),
+        )
+
+    @classmethod
+    def transfer_id(cls, transfer: Mapping[str, Any]) -> str:
+        return cls.transfer_ref(transfer)[2]
+
+    @staticmethod
+    def _check(found: TwilioTransfer) -> TransferCheck:
+        return TransferCheck(
+            platform="twilio_flex",
+            transfer_id=found.sid or "",
+            status=found.status,
+            detail=f"Twilio reports {found.type.value} transfer {found.status.value}",
+            evidence={
+                "type": found.type.value,
+                "twilio_status": found.status.value,
+                "date_updated": found.date_updated.isoformat() if found.date_updated else None,
+            },
+        )
+
+    def check_transfer(self, transfer: Mapping[str, Any]) -> TransferCheck:
+        return self._check(self.get_transfer(*self.transfer_ref(transfer)))
+
+    async def acheck_transfer(self, transfer: Mapping[str, Any]) -> TransferCheck:
+        return self._check(await self.aget_transfer(*self.transfer_ref(transfer)))
+
+    # ------------------------------------------------------------------ connection test
+
+    def _probe(self) -> str:
+        """``GET /v1/Configuration``: the cheapest authenticated Flex read that names the account."""
+        api = self.api
+        expected = self.settings.details.get("account_sid")
+        try:
+            config = api.request("GET", "/v1/Configuration", bucket="configuration")
+        except TransferNotFoundError:
+            return (
+                f"Credentials accepted by {api.base_url}, but Flex is not enabled on account {expected} "
+                "(GET /v1/Configuration answered 404)"
+            )
+        actual = config.get("account_sid") if isinstance(config, dict) else None
+        if expected and actual and actual != expected:
+            raise TransferConfigError(
+                f"Wrong account: the credentials belong to {actual}, the connection names {expected}"
+            )
+        return f"Connected to Twilio Flex at {api.base_url} as account {actual or expected}"
+
+
+def _config_sid(value: Any, prefix: str, where: str) -> str:
+    if not isinstance(value, str) or not re.fullmatch(rf"{prefix}[0-9a-fA-F]{{32}}", value):
+        raise TransferConfigError(f"{where} must be '{prefix}' followed by 32 hex digits")
+    return value
+
+
+def _base_url(conn: Connection, extra: Mapping[str, Any], where: str) -> str:
+    if conn.host:
+        url = validate_base_url(conn.host, field="host")
+        if conn.port and httpx.URL(url).port is None:
+            url = str(httpx.URL(url).copy_with(port=conn.port)).rstrip("/")
+        return url
+    region = (extra.get("region") or "").strip().lower()
+    edge = (extra.get("edge") or "").strip().lower()
+    for name, token in (("region", region), ("edge", edge)):
+        if token and not _REGION_TOKEN.match(token):
+            raise TransferConfigError(f"{where}: extra {name!r} must be a name like 'au1' or 'sydney'; got {token!r}")
+    if edge and not region:
+        region = "us1"
+    if not region:
+        return DEFAULT_BASE_URL
+    return f"https://flex-api.{edge + '.' if edge else ''}{region}.twilio.com"

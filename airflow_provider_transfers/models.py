@@ -1,0 +1,237 @@
+"""Typed models of the platforms' JSON: parsed once at the edge, dumped with ``to_xcom()`` for XCom.
+
+Every model tolerates and keeps fields it does not declare (``extra="allow"``), so a platform adding a
+field never breaks a DAG and nothing the platform sent is lost on the way to XCom.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+import pendulum
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+NIL_UUID = "00000000-0000-0000-0000-000000000000"
+VOIPBIN_NOT_DELETED_SENTINEL = "9999-01-01"
+UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+E164_RE = re.compile(r"^\+[1-9][0-9]{1,14}$")
+SIP_RE = re.compile(r"^(sips?:)?[^@\s:;]+@[A-Za-z0-9.\-]+(:[0-9]{1,5})?$")
+
+
+class TransferStatus(StrEnum):
+    """The one status model both platforms map onto. ``completed`` and ``failed`` are terminal."""
+
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self is not TransferStatus.ACTIVE
+
+
+class _PlatformModel(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
+    def to_xcom(self) -> dict[str, Any]:
+        """JSON-safe dict with the platform's own field names (what operators push to XCom)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+# --------------------------------------------------------------------------------------------- Twilio
+
+
+def _parse_datetime(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    parsed = pendulum.parse(str(value), tz="UTC")
+    if not isinstance(parsed, datetime):
+        raise ValueError(f"expected a date-time, got {value!r}")
+    return parsed
+
+
+Timestamp = Annotated[datetime | None, BeforeValidator(_parse_datetime)]
+
+
+class TwilioTransferType(StrEnum):
+    WARM = "warm"
+    COLD = "cold"
+    EXTERNAL = "external"
+
+
+class TwilioTransfer(_PlatformModel):
+    """A Flex Interaction Channel Transfer (``flex.v1.interaction.interaction_channel.interaction_transfer``)."""
+
+    sid: str | None = None
+    instance_sid: str | None = None
+    account_sid: str | None = None
+    interaction_sid: str | None = None
+    channel_sid: str | None = None
+    execution_sid: str | None = None
+    type: TwilioTransferType
+    status: TransferStatus
+    from_: str | None = Field(default=None, alias="from")
+    to: str | None = None
+    note_sid: str | None = None
+    summary_sid: str | None = None
+    date_created: Timestamp = None
+    date_updated: Timestamp = None
+    url: str | None = None
+
+
+# --------------------------------------------------------------------------------------------- VoIPbin
+
+
+def _parse_voipbin_timestamp(value: Any) -> datetime | None:
+    """VoIPbin says "not deleted" three ways: the 9999-01-01 sentinel, ``null`` (since 2026) or no key."""
+    if isinstance(value, str) and value.startswith(VOIPBIN_NOT_DELETED_SENTINEL):
+        return None
+    return _parse_datetime(value)
+
+
+VoipbinTimestamp = Annotated[datetime | None, BeforeValidator(_parse_voipbin_timestamp)]
+
+
+def _nil_uuid_to_none(value: Any) -> Any:
+    return None if value in ("", NIL_UUID) else value
+
+
+OptionalId = Annotated[str | None, BeforeValidator(_nil_uuid_to_none)]
+
+
+class VoipbinTransferType(StrEnum):
+    ATTENDED = "attended"
+    BLIND = "blind"
+
+
+class AddressType(StrEnum):
+    NONE = ""
+    AGENT = "agent"
+    CONFERENCE = "conference"
+    EMAIL = "email"
+    EXTENSION = "extension"
+    LINE = "line"
+    SIP = "sip"
+    TEL = "tel"
+    WEB_SESSION = "web_session"
+
+
+class Address(_PlatformModel):
+    """A VoIPbin ``CommonAddress`` as the platform returns it (lenient: responses are not re-validated)."""
+
+    type: str = ""
+    target: str = ""
+    target_name: str | None = None
+    name: str | None = None
+    detail: str | None = None
+
+
+class TransfereeAddress(Address):
+    """An address we are about to *send*: every rule is checked before any request leaves."""
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        allowed = [t.value for t in AddressType if t.value]
+        if value not in allowed:
+            raise ValueError(f"type must be one of {', '.join(allowed)}; got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _target_matches_type(self) -> TransfereeAddress:
+        target = self.target
+        if not target:
+            raise ValueError("target is required")
+        if self.type == AddressType.TEL and not E164_RE.match(target):
+            raise ValueError(f"a 'tel' target must be E.164 like +15551234567; got {target!r}")
+        if self.type == AddressType.SIP and not SIP_RE.match(target):
+            raise ValueError(f"a 'sip' target must be user@domain; got {target!r}")
+        if self.type in (AddressType.AGENT, AddressType.CONFERENCE) and not UUID_RE.match(target):
+            raise ValueError(f"an '{self.type}' target must be a UUID; got {target!r}")
+        return self
+
+
+class VoipbinTransfer(_PlatformModel):
+    """A VoIPbin ``TransferManagerTransfer``. Note: ``type`` here, ``transfer_type`` in the request."""
+
+    id: str
+    customer_id: str | None = None
+    type: VoipbinTransferType
+    transferer_call_id: str
+    transferee_addresses: list[Address] = Field(default_factory=list)
+    transferee_call_id: OptionalId = None
+    groupcall_id: OptionalId = None
+    confbridge_id: OptionalId = None
+    tm_create: VoipbinTimestamp = None
+    tm_update: VoipbinTimestamp = None
+    tm_delete: VoipbinTimestamp = None
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.tm_delete is not None
+
+
+class VoipbinCallStatus(StrEnum):
+    DIALING = "dialing"
+    RINGING = "ringing"
+    PROGRESSING = "progressing"
+    TERMINATING = "terminating"
+    CANCELING = "canceling"
+    HANGUP = "hangup"
+
+
+class VoipbinGroupcallStatus(StrEnum):
+    PROGRESSING = "progressing"
+    HANGINGUP = "hangingup"
+    HANGUP = "hangup"
+
+
+class VoipbinCall(_PlatformModel):
+    id: str
+    status: VoipbinCallStatus | None = None
+    hangup_reason: str | None = None
+    hangup_by: str | None = None
+    groupcall_id: OptionalId = None
+    source: Address | None = None
+    destination: Address | None = None
+    tm_progressing: VoipbinTimestamp = None
+    tm_ringing: VoipbinTimestamp = None
+    tm_hangup: VoipbinTimestamp = None
+    tm_create: VoipbinTimestamp = None
+    tm_update: VoipbinTimestamp = None
+    tm_delete: VoipbinTimestamp = None
+
+
+class VoipbinGroupcall(_PlatformModel):
+    id: str
+    status: VoipbinGroupcallStatus | None = None
+    answer_call_id: OptionalId = None
+    call_ids: list[str] = Field(default_factory=list)
+    master_call_id: OptionalId = None
+    tm_create: VoipbinTimestamp = None
+    tm_update: VoipbinTimestamp = None
+    tm_delete: VoipbinTimestamp = None
+
+
+# --------------------------------------------------------------------------------------------- neutral
+
+
+class TransferCheck(BaseModel):
+    """One status check of one transfer, with the evidence behind it (for sensors, reports, audits)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    platform: str
+    transfer_id: str
+    status: TransferStatus
+    detail: str = ""
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    checked_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    def to_xcom(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")

@@ -1,0 +1,97 @@
+"""Operators that create and update Twilio Flex Interaction Channel Transfers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator, Context
+
+from airflow_provider_transfers.hooks.twilio_flex import TwilioFlexHook, normalize_body, validate_sid
+from airflow_provider_transfers.operators._validation import check_if_literal
+
+
+class TwilioFlexCreateTransferOperator(BaseOperator):
+    """Create a transfer on an Interaction Channel; return the transfer's JSON (to XCom).
+
+    :param interaction_sid: ``KD...`` SID of the interaction (templated).
+    :param channel_sid: ``UO...`` SID of the channel (templated).
+    :param body: the JSON object Twilio expects (a dict or JSON text, templated); ``{}`` when omitted.
+    :param twilio_flex_conn_id: connection of type ``twilio_flex``.
+    """
+
+    template_fields: Sequence[str] = ("interaction_sid", "channel_sid", "body", "twilio_flex_conn_id")
+    template_fields_renderers = {"body": "json"}
+    ui_color = "#f22f46"
+
+    def __init__(
+        self,
+        *,
+        interaction_sid: str,
+        channel_sid: str,
+        body: dict[str, Any] | str | None = None,
+        twilio_flex_conn_id: str = TwilioFlexHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.interaction_sid = interaction_sid
+        self.channel_sid = channel_sid
+        self.body = body
+        self.twilio_flex_conn_id = twilio_flex_conn_id
+        check_if_literal(interaction_sid, lambda v: validate_sid(v, "KD", "interaction_sid"))
+        check_if_literal(channel_sid, lambda v: validate_sid(v, "UO", "channel_sid"))
+        check_if_literal(body, normalize_body)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        with TwilioFlexHook(self.twilio_flex_conn_id) as hook:
+            transfer = hook.create_transfer(self.interaction_sid, self.channel_sid, self.body)
+        self.log.info("Created %s transfer %s: status %s", transfer.type.value, transfer.sid, transfer.status.value)
+        return transfer.to_xcom()
+
+
+class TwilioFlexUpdateTransferOperator(BaseOperator):
+    """Update a transfer; return the transfer's JSON (to XCom).
+
+    :param interaction_sid: ``KD...`` SID (templated).
+    :param channel_sid: ``UO...`` SID (templated).
+    :param transfer_sid: ``UX...`` SID of the transfer (templated; e.g. from the create operator's XCom).
+    :param body: the JSON object to send (dict or JSON text, templated); ``{}`` when omitted.
+    :param twilio_flex_conn_id: connection of type ``twilio_flex``.
+    """
+
+    template_fields: Sequence[str] = (
+        "interaction_sid",
+        "channel_sid",
+        "transfer_sid",
+        "body",
+        "twilio_flex_conn_id",
+    )
+    template_fields_renderers = {"body": "json"}
+    ui_color = "#f22f46"
+
+    def __init__(
+        self,
+        *,
+        interaction_sid: str,
+        channel_sid: str,
+        transfer_sid: str,
+        body: dict[str, Any] | str | None = None,
+        twilio_flex_conn_id: str = TwilioFlexHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.interaction_sid = interaction_sid
+        self.channel_sid = channel_sid
+        self.transfer_sid = transfer_sid
+        self.body = body
+        self.twilio_flex_conn_id = twilio_flex_conn_id
+        check_if_literal(interaction_sid, lambda v: validate_sid(v, "KD", "interaction_sid"))
+        check_if_literal(channel_sid, lambda v: validate_sid(v, "UO", "channel_sid"))
+        check_if_literal(transfer_sid, lambda v: validate_sid(v, "UX", "transfer_sid"))
+        check_if_literal(body, normalize_body)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        with TwilioFlexHook(self.twilio_flex_conn_id) as hook:
+            transfer = hook.update_transfer(self.interaction_sid, self.channel_sid, self.transfer_sid, self.body)
+        self.log.info("Updated transfer %s: status %s", transfer.sid, transfer.status.value)
+        return transfer.to_xcom()
