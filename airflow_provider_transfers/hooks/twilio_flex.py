@@ -138,14 +138,15 @@ class TwilioFlexHook(TransferHook):
     # ------------------------------------------------------------------ transfers
 
     @staticmethod
-    def _transfers_path(interaction_sid: str, channel_sid: str, transfer_sid: str | None = None) -> str:
-        path = (
+    def _transfers_path(interaction_sid: str, channel_sid: str) -> str:
+        return (
             f"/v1/Interactions/{validate_sid(interaction_sid, 'KD', 'interaction_sid')}"
             f"/Channels/{validate_sid(channel_sid, 'UO', 'channel_sid')}/Transfers"
         )
-        if transfer_sid is not None:
-            path += f"/{validate_sid(transfer_sid, 'UX', 'transfer_sid')}"
-        return path
+
+    @classmethod
+    def _transfer_path(cls, interaction_sid: str, channel_sid: str, transfer_sid: str) -> str:
+        return f"{cls._transfers_path(interaction_sid, channel_sid)}/{validate_sid(transfer_sid, 'UX', 'transfer_sid')}"
 
     @staticmethod
     def _parse(data: Any) -> TwilioTransfer:
@@ -168,25 +169,25 @@ class TwilioFlexHook(TransferHook):
         return self._parse(await api.arequest("POST", path, json=payload, bucket="create", idempotent=False))
 
     def get_transfer(self, interaction_sid: str, channel_sid: str, transfer_sid: str) -> TwilioTransfer:
-        path = self._transfers_path(interaction_sid, channel_sid, transfer_sid)
+        path = self._transfer_path(interaction_sid, channel_sid, transfer_sid)
         return self._parse(self.api.request("GET", path, bucket="fetch"))
 
     async def aget_transfer(self, interaction_sid: str, channel_sid: str, transfer_sid: str) -> TwilioTransfer:
-        path = self._transfers_path(interaction_sid, channel_sid, transfer_sid)
+        path = self._transfer_path(interaction_sid, channel_sid, transfer_sid)
         api = await self.aget_conn()
         return self._parse(await api.arequest("GET", path, bucket="fetch"))
 
     def update_transfer(
         self, interaction_sid: str, channel_sid: str, transfer_sid: str, body: Any = None
     ) -> TwilioTransfer:
-        path = self._transfers_path(interaction_sid, channel_sid, transfer_sid)
+        path = self._transfer_path(interaction_sid, channel_sid, transfer_sid)
         payload = normalize_body(body)
         return self._parse(self.api.request("POST", path, json=payload, bucket="update"))
 
     async def aupdate_transfer(
         self, interaction_sid: str, channel_sid: str, transfer_sid: str, body: Any = None
     ) -> TwilioTransfer:
-        path = self._transfers_path(interaction_sid, channel_sid, transfer_sid)
+        path = self._transfer_path(interaction_sid, channel_sid, transfer_sid)
         payload = normalize_body(body)
         api = await self.aget_conn()
         return self._parse(await api.arequest("POST", path, json=payload, bucket="update"))
