@@ -101,3 +101,18 @@ def connection_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[dict[s
             monkeypatch.setenv(key, value)
 
     yield _set
+
+
+@pytest.fixture
+def make_twilio_hook() -> Callable[..., Any]:
+    """A hook with a given connection and fast retries (no real sleeping)."""
+
+    from airflow_provider_transfers.hooks.twilio_flex import TwilioFlexHook
+    from tests.factories import twilio_connection
+
+    def _make(conn: Any = None, **policy: Any) -> TwilioFlexHook:
+        merged = {"backoff_initial": 0.0, "backoff_max": 0.01, "rate_limit": 0, **policy}
+        hook = TwilioFlexHook(connection=conn or twilio_connection(), policy=merged)
+        return hook
+
+    return _make
