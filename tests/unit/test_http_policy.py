@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from airflow_provider_transfers.exceptions import TransferConfigError
+from airflow_provider_transfers.http.client import parse_retry_after
+from airflow_provider_transfers.http.policy import HttpPolicy
+from airflow_provider_transfers.http.ratelimit import RateLimiter, TokenBucket
+from airflow_provider_transfers.http.urls import validate_base_url
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_token_bucket_allows_the_burst_then_spaces_requests_at_the_rate() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate=10, burst=3, clock=clock)
+    assert [bucket.reserve() for _ in range(3)] == [0.0, 0.0, 0.0]
+    waits = [bucket.reserve() for _ in range(3)]
+    assert waits == pytest.approx([0.1, 0.2, 0.3])
+    clock.now += 1.0  # refill: 10 tokens/s for 1 s pays the 3 of debt, up to the burst
+    assert bucket.reserve() == 0.0
+
+
+def test_token_bucket_never_exceeds_its_burst_after_idling() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate=5, burst=2, clock=clock)
+    clock.now += 3600
+    assert [bucket.reserve() for _ in range(3)] == pytest.approx([0.0, 0.0, 0.2])
+
+
+async def test_async_acquire_paces_concurrent_callers() -> None:
+    bucket = TokenBucket(rate=50, burst=1)
+    started = time.monotonic()
+    await asyncio.gather(*(bucket.aacquire() for _ in range(11)))
+    assert time.monotonic() - started >= 0.19  # 10 waits of 20 ms after the first token
+
+
+def test_rate_limiter_keeps_one_bucket_per_key() -> None:
+    limiter = RateLimiter(rate=1, burst=1)
+    assert limiter.bucket("fetch") is limiter.bucket("fetch")
+    assert limiter.bucket("fetch") is not limiter.bucket("create")
+    assert limiter.bucket("create").reserve() == 0.0
+
+
+def test_policy_merges_and_names_bad_fields() -> None:
+    policy = HttpPolicy().merged({"timeout": "5", "max_attempts": 3, "unrelated": "x"}, origin="extra")
+    assert (policy.timeout, policy.max_attempts) == (5.0, 3)
+    with pytest.raises(TransferConfigError, match="extra field 'rate_limit' must be a number"):
+        HttpPolicy().merged({"rate_limit": "fast"}, origin="extra")
+    with pytest.raises(TransferConfigError, match="max_attempts must be an integer >= 1"):
+        HttpPolicy(max_attempts=0)
+    with pytest.raises(TransferConfigError, match="timeout must be a number > 0"):
+        HttpPolicy().merged({"timeout": 0}, origin="extra")
+    assert not HttpPolicy(rate_limit=0).limiter_enabled
+    assert HttpPolicy(rate_limit=16.7).effective_burst == 16
+    assert HttpPolicy(rate_limit=16.7, rate_burst=33).effective_burst == 33
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("https://flex-api.twilio.com/", "https://flex-api.twilio.com"),
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+        ("http://localhost:1/v1.0", "http://localhost:1/v1.0"),
+        ("http://[::1]:9/v1.0/", "http://[::1]:9/v1.0"),
+    ],
+)
+def test_base_urls_accepted(raw: str, expected: str) -> None:
+    assert validate_base_url(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "match"),
+    [
+        ("http://10.0.0.1", "only allowed for loopback"),
+        ("https://api.voipbin.net/v1.0?accesskey=abc", "query string"),
+        ("https://k:s@api.voipbin.net", "credentials"),
+        ("ftp://example.com", "http"),
+        ("api.voipbin.net", "base URL"),
+    ],
+)
+def test_base_urls_refused(raw: str, match: str) -> None:
+    with pytest.raises(TransferConfigError, match=match):
+        validate_base_url(raw)
+
+
+def test_retry_after_seconds_and_http_dates() -> None:
+    assert parse_retry_after("2") == 2.0
+    assert parse_retry_after("0.5") == 0.5
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("soon") is None
+    future = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert 28 <= (parse_retry_after(future) or 0) <= 30
+    past = email.utils.format_datetime(datetime.now(UTC) - timedelta(seconds=30), usegmt=True)
+    assert parse_retry_after(past) == 0.0
+
+
+def test_client_side_rate_limit_paces_requests_per_bucket(make_twilio_hook: object) -> None:
+    import httpx
+    import respx
+
+    from tests.factories import KD, UO, UX, twilio_transfer
+
+    hook = make_twilio_hook(rate_limit=20, rate_burst=1)  # type: ignore[operator]
+    with respx.mock() as router:
+        router.get(host="flex-api.twilio.com").mock(return_value=httpx.Response(200, json=twilio_transfer()))
+        started = time.monotonic()
+        for _ in range(5):
+            hook.get_transfer(KD, UO, UX)
+        elapsed = time.monotonic() - started
+    assert elapsed >= 0.19  # 4 waits of 50 ms after the first token
