@@ -87,7 +87,7 @@ def run_dag(airflow_db: Path) -> Callable[..., DagRunResult]:
         assert not bag.import_errors, bag.import_errors
         dag = bag.get_dag(dag_id)
         assert dag is not None, f"DAG {dag_id!r} not found in {airflow_db}"
-        return DagRunResult(dag.test(conf=conf))
+        return DagRunResult(dag.test(run_conf=conf))
 
     return _run
 

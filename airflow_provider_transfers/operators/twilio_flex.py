@@ -9,10 +9,14 @@ from airflow.sdk import BaseOperator, Context
 
 from airflow_provider_transfers.hooks.twilio_flex import TwilioFlexHook, normalize_body, validate_sid
 from airflow_provider_transfers.operators._validation import check_if_literal
+from airflow_provider_transfers.operators._waiting import TransferWaitMixin
 
 
 class TwilioFlexCreateTransferOperator(BaseOperator):
     """Create a transfer on an Interaction Channel; return the transfer's JSON (to XCom).
+
+    The transfer's SID is also pushed under XCom key ``transfer_sid``, so a downstream task can take
+    ``create.output["transfer_sid"]``.
 
     :param interaction_sid: ``KD...`` SID of the interaction (templated).
     :param channel_sid: ``UO...`` SID of the channel (templated).
@@ -46,17 +50,21 @@ class TwilioFlexCreateTransferOperator(BaseOperator):
         with TwilioFlexHook(self.twilio_flex_conn_id) as hook:
             transfer = hook.create_transfer(self.interaction_sid, self.channel_sid, self.body)
         self.log.info("Created %s transfer %s: status %s", transfer.type.value, transfer.sid, transfer.status.value)
+        context["ti"].xcom_push(key="transfer_sid", value=transfer.sid)
         return transfer.to_xcom()
 
 
-class TwilioFlexUpdateTransferOperator(BaseOperator):
-    """Update a transfer; return the transfer's JSON (to XCom).
+class TwilioFlexUpdateTransferOperator(TransferWaitMixin, BaseOperator):
+    """Update a transfer; return the transfer's JSON (to XCom), optionally after waiting for its outcome.
 
     :param interaction_sid: ``KD...`` SID (templated).
     :param channel_sid: ``UO...`` SID (templated).
     :param transfer_sid: ``UX...`` SID of the transfer (templated; e.g. from the create operator's XCom).
     :param body: the JSON object to send (dict or JSON text, templated); ``{}`` when omitted.
     :param twilio_flex_conn_id: connection of type ``twilio_flex``.
+    :param wait_for_completion: then wait until the transfer is ``completed`` (the XCom gains
+        ``final_check``) or ``failed`` (the task fails without retries). See ``TransferWaitMixin`` for
+        ``poll_interval``, ``timeout`` and ``deferrable``.
     """
 
     template_fields: Sequence[str] = (
@@ -94,4 +102,7 @@ class TwilioFlexUpdateTransferOperator(BaseOperator):
         with TwilioFlexHook(self.twilio_flex_conn_id) as hook:
             transfer = hook.update_transfer(self.interaction_sid, self.channel_sid, self.transfer_sid, self.body)
         self.log.info("Updated transfer %s: status %s", transfer.sid, transfer.status.value)
-        return transfer.to_xcom()
+        return self.wait_for_transfer(context, transfer.to_xcom())
+
+    def wait_conn_id(self) -> str:
+        return self.twilio_flex_conn_id
