@@ -1,0 +1,441 @@
+"""VoIPbin transfers: ``VoipbinHook`` (connection type ``voipbin``).
+
+VoIPbin offers ``POST /transfers`` and nothing else for transfers: no GET, no status, no event. The
+hook derives a transfer's status from its groupcall and transferer call (``voipbin_status``), and
+finishes or cancels a transfer by hanging up the transferer call or the groupcall.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar, NamedTuple, TypeVar
+
+import httpx
+from airflow.sdk import Connection
+from pydantic import BaseModel, ValidationError
+
+from airflow_provider_transfers.connection_ui import VOIPBIN_UI, hook_ui_field_behaviour
+from airflow_provider_transfers.exceptions import (
+    TransferApiError,
+    TransferAuthError,
+    TransferConfigError,
+    TransferProviderError,
+    TransferServerError,
+    TransferTransportError,
+    TransferValidationError,
+)
+from airflow_provider_transfers.hooks.base import ConnectionSettings, TransferHook
+from airflow_provider_transfers.hooks.voipbin_auth import AccessKeyAuth, JwtAuth
+from airflow_provider_transfers.http.client import fallback_message, json_error_fields
+from airflow_provider_transfers.http.policy import HttpPolicy
+from airflow_provider_transfers.http.urls import validate_base_url
+from airflow_provider_transfers.models import (
+    NIL_UUID,
+    UUID_RE,
+    AddressType,
+    TransferCheck,
+    TransfereeAddress,
+    VoipbinCall,
+    VoipbinGroupcall,
+    VoipbinTransfer,
+    VoipbinTransferType,
+)
+from airflow_provider_transfers.voipbin_status import derive_voipbin_status, needs_transferer_call
+
+DEFAULT_BASE_URL = "https://api.voipbin.net/v1.0"
+API_VERSION_PATH = "/v1.0"
+BUCKET = "customer"
+"""VoIPbin limits requests per customer, so every request of a connection shares one bucket."""
+
+BARE_400_HINT = (
+    "VoIPbin answers some authentication failures with a bare 400 and no body: this is usually a wrong "
+    "or expired access key, or a wrong username/password"
+)
+CALL_STATE_HINT = (
+    "The transferer call must be answered, bridged to the caller and in status 'progressing' "
+    "(GET /calls/{id}) before a transfer can start"
+)
+NOT_FOUND_HINT = "VoIPbin keeps transfers and their groupcalls for 24 hours; an older transfer can no longer be checked"
+_VERSION_SEGMENT = re.compile(r"/v\d+(\.\d+)*$")
+_TARGET_EXPECTED = {
+    AddressType.TEL.value: "an E.164 phone number like +15551234567",
+    AddressType.SIP.value: "a SIP address user@domain",
+    AddressType.AGENT.value: "an agent UUID",
+    AddressType.CONFERENCE.value: "a conference UUID",
+}
+
+M = TypeVar("M", bound=BaseModel)
+
+
+# --------------------------------------------------------------------------------------------- inputs
+
+
+UUID_EXPECTED = "a UUID like 3fa85f64-5717-4562-b3fc-2c963f66afa6 (not the nil UUID)"
+
+
+def validate_uuid(value: Any, field: str) -> str:
+    """A VoIPbin resource id: a UUID, not the nil UUID. Raises naming ``field``."""
+    text = value.strip() if isinstance(value, str) else value
+    if not isinstance(text, str) or not UUID_RE.match(text) or text == NIL_UUID:
+        raise TransferValidationError(field, UUID_EXPECTED, value)
+    return text
+
+
+def validate_transfer_type(value: Any, field: str = "transfer_type") -> VoipbinTransferType:
+    try:
+        return VoipbinTransferType(value.strip().lower() if isinstance(value, str) else value)
+    except ValueError:
+        raise TransferValidationError(field, "'attended' or 'blind'", value) from None
+
+
+def _parse_text(value: str, field: str, expected: str) -> Any:
+    """JSON text, or the Python literal a Jinja ``{{ xcom }}`` renders a dict/list into."""
+    try:
+        return json.loads(value)
+    except ValueError:
+        pass
+    try:
+        return ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        raise TransferValidationError(field, expected, "text that is neither JSON nor a Python literal") from None
+
+
+def normalize_addresses(value: Any, field: str = "transferee_addresses") -> list[dict[str, Any]]:
+    """Transferee addresses as the request body needs them, each checked with ``TransfereeAddress``.
+
+    Accepts a list of mappings (or one mapping), or JSON text of them (a rendered template).
+    """
+    expected = "a non-empty list of addresses like [{'type': 'tel', 'target': '+15551234567'}]"
+    if isinstance(value, str):
+        value = _parse_text(value, field, expected)
+    if isinstance(value, Mapping | BaseModel):
+        value = [value]
+    if not isinstance(value, list | tuple) or not value:
+        raise TransferValidationError(field, expected, value if not isinstance(value, list | tuple) else "[]")
+    return [_address(item, f"{field}[{i}]") for i, item in enumerate(value)]
+
+
+def _address(item: Any, where: str) -> dict[str, Any]:
+    if isinstance(item, BaseModel):
+        item = item.model_dump(mode="json", exclude_none=True)
+    if not isinstance(item, Mapping):
+        raise TransferValidationError(where, "an address object with 'type' and 'target'", type(item).__name__)
+    allowed = ", ".join(t.value for t in AddressType if t.value)
+    if not item.get("type"):
+        raise TransferValidationError(f"{where}.type", f"one of {allowed}", item.get("type"))
+    try:
+        address = TransfereeAddress.model_validate(dict(item))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = first.get("loc") or ()
+        if loc and loc[0] == "type":
+            raise TransferValidationError(f"{where}.type", f"one of {allowed}", item.get("type")) from None
+        if loc and loc[0] not in ("target",):
+            raise TransferValidationError(f"{where}.{loc[0]}", "a string", item.get(str(loc[0]))) from None
+        kind = str(item.get("type"))
+        raise TransferValidationError(
+            f"{where}.target", _TARGET_EXPECTED.get(kind, f"a non-empty target for type {kind!r}"), item.get("target")
+        ) from None
+    return address.model_dump(mode="json", exclude_none=True)
+
+
+def coerce_transfer(value: Any, field: str = "transfer") -> dict[str, Any]:
+    """The transfer's JSON as a dict: a mapping, a ``VoipbinTransfer``, or JSON text (a rendered XCom)."""
+    expected = "the transfer JSON pushed by VoipbinCreateTransferOperator (a dict or JSON text)"
+    if isinstance(value, VoipbinTransfer):
+        return value.to_xcom()
+    if isinstance(value, str):
+        value = _parse_text(value, field, expected)
+    if not isinstance(value, Mapping):
+        raise TransferValidationError(field, expected, type(value).__name__)
+    return dict(value)
+
+
+class TransferRef(NamedTuple):
+    """What a status check needs from a transfer's JSON, validated."""
+
+    id: str
+    type: VoipbinTransferType
+    groupcall_id: str
+    transferer_call_id: str
+
+
+def transfer_ref(value: Any, field: str = "transfer") -> TransferRef:
+    transfer = coerce_transfer(value, field)
+    return TransferRef(
+        id=validate_uuid(transfer.get("id"), f"{field}['id']"),
+        type=validate_transfer_type(transfer.get("type"), f"{field}['type']"),
+        groupcall_id=validate_uuid(transfer.get("groupcall_id"), f"{field}['groupcall_id']"),
+        transferer_call_id=validate_uuid(transfer.get("transferer_call_id"), f"{field}['transferer_call_id']"),
+    )
+
+
+# --------------------------------------------------------------------------------------------- errors
+
+
+def _request_of(response: httpx.Response) -> httpx.Request | None:
+    try:
+        return response.request
+    except RuntimeError:
+        return None
+
+
+def _hint(response: httpx.Response, reason: str | None) -> str | None:
+    request = _request_of(response)
+    path = request.url.path if request is not None else ""
+    if reason == "CALL_STATE_INVALID":
+        return CALL_STATE_HINT
+    if response.status_code == 500 and request is not None and request.method == "POST" and path.endswith("/transfers"):
+        return f"VoIPbin's transfer manager answers 500 when the transferer call is not ready. {CALL_STATE_HINT}"
+    if response.status_code == 404 and re.search(r"/(groupcalls|calls)/[^/]+$", path):
+        return NOT_FOUND_HINT
+    return None
+
+
+def parse_voipbin_error(response: httpx.Response) -> dict[str, Any]:
+    """The ``{"error": {status, reason, message, request_id, details}}`` envelope, a bare 400, or anything."""
+    body = json_error_fields(response)
+    error = body.get("error") if isinstance(body, dict) else None
+    fields: dict[str, Any]
+    if isinstance(error, dict):
+        reason = error.get("reason") or error.get("status") or None
+        details = error.get("details")
+        fields = {
+            "message": str(error.get("message") or error.get("status") or fallback_message(response)),
+            "reason": str(reason) if reason else None,
+            "request_id": str(error["request_id"]) if error.get("request_id") else None,
+            "details": details if isinstance(details, list) else None,
+        }
+    elif response.status_code == 400 and not response.content:
+        return {"message": "Bad Request with an empty body", "hint": BARE_400_HINT}
+    elif isinstance(body, dict) and isinstance(body.get("message"), str):
+        fields = {"message": body["message"]}
+    else:
+        fields = {"message": fallback_message(response)}
+    fields["hint"] = _hint(response, fields.get("reason"))
+    return fields
+
+
+def _is_bad_credentials(exc: TransferApiError) -> bool:
+    """401, a bare 400, or any refused login (``JwtAuth`` raises those with path ``/auth/login``)."""
+    refused_login = isinstance(exc, TransferAuthError) and exc.path == "/auth/login"
+    return exc.status_code == 401 or (exc.status_code == 400 and exc.hint == BARE_400_HINT) or refused_login
+
+
+# --------------------------------------------------------------------------------------------- connection
+
+
+def _base_url(conn: Connection) -> str:
+    if not conn.host:
+        return DEFAULT_BASE_URL
+    url = httpx.URL(validate_base_url(conn.host, field="host"))
+    if conn.port and url.port is None:
+        url = url.copy_with(port=conn.port)
+    if url.path in ("", "/"):
+        url = url.copy_with(path=API_VERSION_PATH)
+    return str(url).rstrip("/")
+
+
+def login_url(base_url: str) -> str:
+    """``https://api.voipbin.net/v1.0`` -> ``https://api.voipbin.net/auth/login`` (login sits beside the API)."""
+    url = httpx.URL(base_url)
+    root = _VERSION_SEGMENT.sub("", url.path.rstrip("/"))
+    return str(url.copy_with(path=f"{root}/auth/login"))
+
+
+class VoipbinHook(TransferHook):
+    """Start VoIPbin transfers, read their groupcalls and calls, derive their status, hang them up.
+
+    Connection (type ``voipbin``): either password = access key with login empty (sent as the
+    ``accesskey`` cookie), or login = username and password (exchanged for a JWT). host = optional base
+    URL (default ``https://api.voipbin.net/v1.0``); extra = the policy fields (``timeout``,
+    ``max_attempts``, ``rate_limit``, ...).
+    """
+
+    platform = "voipbin"
+    conn_type = "voipbin"
+    conn_name_attr = "voipbin_conn_id"
+    default_conn_name = "voipbin_default"
+    hook_name = "VoIPbin"
+    # Per customer: 16.7 requests/s with a burst of 33.
+    default_policy: ClassVar[HttpPolicy] = HttpPolicy(rate_limit=16.7, rate_burst=33)
+
+    @staticmethod
+    def parse_error(response: httpx.Response) -> dict[str, Any]:
+        return parse_voipbin_error(response)
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return hook_ui_field_behaviour(VOIPBIN_UI)
+
+    @classmethod
+    def settings_from_connection(cls, conn: Connection) -> ConnectionSettings:
+        where = f"Connection {conn.conn_id!r}"
+        username = (conn.login or "").strip()
+        password = conn.password or ""
+        if not password:
+            raise TransferConfigError(
+                f"{where}: password must hold a VoIPbin access key (with login empty), "
+                "or the password of the username given in login"
+            )
+        base_url = _base_url(conn)
+        auth: httpx.Auth = (
+            JwtAuth(login_url(base_url), username, password) if username else AccessKeyAuth(password.strip())
+        )
+        return ConnectionSettings(
+            base_url=base_url,
+            auth=auth,
+            secrets=(password,),
+            details={"auth_mode": "jwt" if username else "accesskey", "username": username or None},
+        )
+
+    # ------------------------------------------------------------------ resources
+
+    @staticmethod
+    def _parse(model: type[M], data: Any, what: str) -> M:
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            raise TransferServerError(
+                platform="voipbin",
+                status_code=200,
+                message=f"the {what} in the response does not match the documented shape: {exc}",
+            ) from None
+
+    @staticmethod
+    def transfer_body(
+        transfer_type: VoipbinTransferType | str, transferer_call_id: str, transferee_addresses: Any
+    ) -> dict[str, Any]:
+        """The ``POST /transfers`` body, every field checked (raises before any request)."""
+        return {
+            "transfer_type": validate_transfer_type(transfer_type).value,
+            "transferer_call_id": validate_uuid(transferer_call_id, "transferer_call_id"),
+            "transferee_addresses": normalize_addresses(transferee_addresses),
+        }
+
+    def create_transfer(
+        self, transfer_type: VoipbinTransferType | str, transferer_call_id: str, transferee_addresses: Any
+    ) -> VoipbinTransfer:
+        """Start a transfer. Not idempotent: retried only when VoIPbin cannot have acted (429/503/no connection)."""
+        body = self.transfer_body(transfer_type, transferer_call_id, transferee_addresses)
+        data = self.api.request("POST", "/transfers", json=body, bucket=BUCKET, idempotent=False)
+        return self._parse(VoipbinTransfer, data, "transfer")
+
+    async def acreate_transfer(
+        self, transfer_type: VoipbinTransferType | str, transferer_call_id: str, transferee_addresses: Any
+    ) -> VoipbinTransfer:
+        body = self.transfer_body(transfer_type, transferer_call_id, transferee_addresses)
+        api = await self.aget_conn()
+        data = await api.arequest("POST", "/transfers", json=body, bucket=BUCKET, idempotent=False)
+        return self._parse(VoipbinTransfer, data, "transfer")
+
+    def get_call(self, call_id: str) -> VoipbinCall:
+        path = f"/calls/{validate_uuid(call_id, 'call_id')}"
+        return self._parse(VoipbinCall, self.api.request("GET", path, bucket=BUCKET), "call")
+
+    async def aget_call(self, call_id: str) -> VoipbinCall:
+        path = f"/calls/{validate_uuid(call_id, 'call_id')}"
+        api = await self.aget_conn()
+        return self._parse(VoipbinCall, await api.arequest("GET", path, bucket=BUCKET), "call")
+
+    def get_groupcall(self, groupcall_id: str) -> VoipbinGroupcall:
+        path = f"/groupcalls/{validate_uuid(groupcall_id, 'groupcall_id')}"
+        return self._parse(VoipbinGroupcall, self.api.request("GET", path, bucket=BUCKET), "groupcall")
+
+    async def aget_groupcall(self, groupcall_id: str) -> VoipbinGroupcall:
+        path = f"/groupcalls/{validate_uuid(groupcall_id, 'groupcall_id')}"
+        api = await self.aget_conn()
+        return self._parse(VoipbinGroupcall, await api.arequest("GET", path, bucket=BUCKET), "groupcall")
+
+    # Hanging up twice ends in the same state, so a hangup is retried like a read.
+
+    def hangup_call(self, call_id: str) -> VoipbinCall:
+        """``POST /calls/{id}/hangup``; for an attended transfer's transferer call this completes it."""
+        path = f"/calls/{validate_uuid(call_id, 'call_id')}/hangup"
+        return self._parse(VoipbinCall, self.api.request("POST", path, bucket=BUCKET), "call")
+
+    async def ahangup_call(self, call_id: str) -> VoipbinCall:
+        path = f"/calls/{validate_uuid(call_id, 'call_id')}/hangup"
+        api = await self.aget_conn()
+        return self._parse(VoipbinCall, await api.arequest("POST", path, bucket=BUCKET), "call")
+
+    def hangup_groupcall(self, groupcall_id: str) -> VoipbinGroupcall:
+        """``POST /groupcalls/{id}/hangup``: stops ringing the transferees (cancels the transfer)."""
+        path = f"/groupcalls/{validate_uuid(groupcall_id, 'groupcall_id')}/hangup"
+        return self._parse(VoipbinGroupcall, self.api.request("POST", path, bucket=BUCKET), "groupcall")
+
+    async def ahangup_groupcall(self, groupcall_id: str) -> VoipbinGroupcall:
+        path = f"/groupcalls/{validate_uuid(groupcall_id, 'groupcall_id')}/hangup"
+        api = await self.aget_conn()
+        return self._parse(VoipbinGroupcall, await api.arequest("POST", path, bucket=BUCKET), "groupcall")
+
+    # ------------------------------------------------------------------ status protocol
+
+    @classmethod
+    def transfer_ref(cls, transfer: Any) -> TransferRef:
+        """(id, type, groupcall_id, transferer_call_id) of a transfer's JSON, each validated."""
+        return transfer_ref(transfer)
+
+    @classmethod
+    def transfer_id(cls, transfer: Mapping[str, Any]) -> str:
+        return transfer_ref(transfer).id
+
+    @staticmethod
+    def _check(ref: TransferRef, groupcall: VoipbinGroupcall, call: VoipbinCall | None) -> TransferCheck:
+        derived = derive_voipbin_status(ref.type, groupcall, call)
+        return TransferCheck(
+            platform="voipbin",
+            transfer_id=ref.id,
+            status=derived.status,
+            detail=derived.detail,
+            evidence={**derived.evidence, "transferer_call_id": ref.transferer_call_id},
+        )
+
+    def check_transfer(self, transfer: Mapping[str, Any]) -> TransferCheck:
+        """Derive the status: 1 request for a blind transfer, at most 2 for an attended one."""
+        ref = transfer_ref(transfer)
+        groupcall = self.get_groupcall(ref.groupcall_id)
+        call = self.get_call(ref.transferer_call_id) if needs_transferer_call(ref.type, groupcall) else None
+        return self._check(ref, groupcall, call)
+
+    async def acheck_transfer(self, transfer: Mapping[str, Any]) -> TransferCheck:
+        ref = transfer_ref(transfer)
+        groupcall = await self.aget_groupcall(ref.groupcall_id)
+        call = await self.aget_call(ref.transferer_call_id) if needs_transferer_call(ref.type, groupcall) else None
+        return self._check(ref, groupcall, call)
+
+    # ------------------------------------------------------------------ connection test
+
+    def _probe(self) -> str:
+        """``GET /calls?page_size=1``: the cheapest authenticated read."""
+        api = self.api
+        api.request("GET", "/calls", params={"page_size": 1}, bucket=BUCKET)
+        mode = self.settings.details.get("auth_mode")
+        who = f"user {self.settings.details.get('username')!r}" if mode == "jwt" else "an access key"
+        return f"Connected to VoIPbin at {api.base_url} with {who}"
+
+    def test_connection(self) -> tuple[bool, str]:
+        """One real request; says whether credentials are wrong, not permitted, or the host unreachable."""
+        try:
+            return True, self._probe()
+        except TransferApiError as exc:
+            return False, self._explain(exc)
+        except TransferTransportError as exc:
+            where = self._api.base_url if self._api is not None else "the configured host"
+            return False, f"Cannot reach {where}: {exc}"
+        except TransferProviderError as exc:
+            return False, str(exc)
+        finally:
+            self.close()
+
+    def _explain(self, exc: TransferApiError) -> str:
+        mode = self._settings.details.get("auth_mode") if self._settings is not None else None
+        what = "username/password" if mode == "jwt" else "access key"
+        if _is_bad_credentials(exc):
+            return f"Bad credentials: VoIPbin rejected the {what} ({exc.message})"
+        if isinstance(exc, TransferAuthError):
+            return f"Credentials accepted but not permitted to list calls (403): {exc.message}"
+        return f"Unexpected answer from VoIPbin: {exc}"

@@ -1,0 +1,257 @@
+"""VoIPbin authentication as ``httpx.Auth`` flows: an access-key cookie, or a JWT from a login.
+
+* ``AccessKeyAuth`` sets ``Cookie: accesskey=<key>`` on every request. VoIPbin also accepts the key in
+  the query string, but a query string ends up in access logs and in httpx's own log lines; the key
+  never goes there.
+* ``JwtAuth`` exchanges username/password for a token at ``POST {root}/auth/login`` (yielded from the
+  flow, so it goes through the same client, transport and timeouts), caches it, renews it a margin
+  before its expiry (``exp`` of the token, else the documented 7 days), and on a 401 renews it once
+  and replays the request once.
+
+Neither class shows a credential in its ``repr``; failures raise the provider's exception family
+with the username at most. The sync flow registers a new token with Airflow's secret masker; the
+async flow (the triggerer's event loop) only uses the masker's async API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import re
+import threading
+import time
+import weakref
+from collections.abc import AsyncGenerator, Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from airflow_provider_transfers.exceptions import (
+    TransferAuthError,
+    TransferConfigError,
+    TransferServerError,
+    api_error_class,
+)
+from airflow_provider_transfers.http.client import fallback_message, json_error_fields
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "voipbin"
+TOKEN_LIFETIME_S = 7 * 24 * 3600.0
+"""What VoIPbin documents for a login token, used when the token carries no readable ``exp``."""
+RENEW_MARGIN_S = 3600.0
+"""Renew this long before expiry (at most a tenth of the token's lifetime, for short-lived tokens)."""
+_COOKIE_SAFE = re.compile(r"^[\x21-\x7e]+$")
+
+
+def _mask(secret: str) -> None:
+    """Register ``secret`` with Airflow's masker (sync paths only; harmless outside a task)."""
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover - the SDK is a dependency; keep auth usable without it
+        return
+    mask_secret(secret)
+
+
+async def _amask(secret: str) -> None:
+    try:
+        from airflow.sdk.log import amask_secret
+    except ImportError:  # pragma: no cover - older SDKs: skip rather than call sync APIs in a loop
+        return
+    await amask_secret(secret)
+
+
+class AccessKeyAuth(httpx.Auth):
+    """Send the access key as the ``accesskey`` cookie (a ``Cookie`` header set per request)."""
+
+    def __init__(self, access_key: str) -> None:
+        if not access_key or not _COOKIE_SAFE.match(access_key) or ";" in access_key or "," in access_key:
+            raise TransferConfigError(
+                "The VoIPbin access key must be printable ASCII without spaces, ';' or ',' (check the password field)"
+            )
+        self._access_key = access_key
+
+    def __repr__(self) -> str:
+        return "AccessKeyAuth(access_key=<redacted>)"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Cookie"] = f"accesskey={self._access_key}"
+        yield request
+
+
+@dataclass(frozen=True)
+class _Token:
+    value: str = field(repr=False)
+    expires_at: float
+    renew_at: float
+
+
+def token_expiry(token: str) -> float | None:
+    """``exp`` (epoch seconds) from a JWT's payload, without verifying it; ``None`` when unreadable."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return None
+    exp = payload.get("exp") if isinstance(payload, dict) else None
+    if isinstance(exp, bool) or not isinstance(exp, int | float):
+        return None
+    return float(exp)
+
+
+class JwtAuth(httpx.Auth):
+    """Username/password login for a JWT sent as ``Authorization: Bearer``; cached, renewed, retried on 401.
+
+    One instance serves every request of a hook. Concurrent requests share one login: threads through
+    a lock, coroutines through one ``asyncio.Lock`` per event loop.
+    """
+
+    def __init__(
+        self,
+        login_url: str,
+        username: str,
+        password: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        renew_margin: float = RENEW_MARGIN_S,
+    ) -> None:
+        if not username or not password:
+            raise TransferConfigError("VoIPbin JWT login needs both a username (login) and a password")
+        self.login_url = login_url
+        self.username = username
+        self._password = password
+        self._clock = clock
+        self._renew_margin = renew_margin
+        self._token: _Token | None = None
+        self._lock = threading.Lock()
+        self._alocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+        self.logins = 0
+
+    def __repr__(self) -> str:
+        return f"JwtAuth(login_url={self.login_url!r}, username={self.username!r})"
+
+    # ------------------------------------------------------------------ token state
+
+    def _valid_token(self) -> _Token | None:
+        token = self._token
+        if token is None or self._clock() >= token.renew_at:
+            return None
+        return token
+
+    def _login_request(self) -> httpx.Request:
+        return httpx.Request(
+            "POST",
+            self.login_url,
+            json={"username": self.username, "password": self._password},
+            headers={"Accept": "application/json", "User-Agent": "airflow-provider-transfers"},
+        )
+
+    def _accept(self, response: httpx.Response) -> _Token:
+        """Turn the login response into a cached token, or raise (never showing the password)."""
+        self.logins += 1
+        if not response.is_success:
+            raise self._login_error(response)
+        body = json_error_fields(response)
+        value = body.get("token") if isinstance(body, dict) else None
+        if not isinstance(value, str) or not value:
+            raise TransferServerError(
+                platform=PLATFORM,
+                status_code=response.status_code,
+                method="POST",
+                path="/auth/login",
+                message="the login response carries no token",
+            )
+        now = self._clock()
+        expires_at = token_expiry(value) or now + TOKEN_LIFETIME_S
+        margin = min(self._renew_margin, max(0.0, expires_at - now) / 10)
+        token = _Token(value, expires_at, expires_at - margin)
+        self._token = token
+        log.info("VoIPbin: logged in as %r; token valid until %s", self.username, time.ctime(expires_at))
+        return token
+
+    def _login_error(self, response: httpx.Response) -> Exception:
+        status = response.status_code
+        body = json_error_fields(response)
+        error = body.get("error") if isinstance(body, dict) else None
+        error = error if isinstance(error, dict) else {}
+        said = error.get("message") or fallback_message(response)
+        common: dict[str, Any] = {
+            "platform": PLATFORM,
+            "status_code": status,
+            "method": "POST",
+            "path": "/auth/login",
+            "reason": error.get("reason") or None,
+            "request_id": error.get("request_id") or None,
+        }
+        if 400 <= status < 500 and status != 429:
+            return TransferAuthError(
+                message=f"login as {self.username!r} failed: {said}",
+                hint="Check the connection's login (VoIPbin username) and password, "
+                "or leave login empty and put an access key in the password field",
+                **common,
+            )
+        return api_error_class(status)(message=f"login as {self.username!r} failed: {said}", **common)
+
+    def _authorize(self, request: httpx.Request, token: _Token) -> httpx.Request:
+        request.headers["Authorization"] = f"Bearer {token.value}"
+        return request
+
+    def _alock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        lock = self._alocks.get(loop)
+        if lock is None:
+            lock = self._alocks[loop] = asyncio.Lock()
+        return lock
+
+    # ------------------------------------------------------------------ flows
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        fresh = False
+        with self._lock:
+            token = self._valid_token()
+            if token is None:
+                login = yield self._login_request()
+                login.read()
+                token, fresh = self._accept(login), True
+                _mask(token.value)
+        response = yield self._authorize(request, token)
+        if response.status_code != 401 or fresh:
+            return
+        with self._lock:
+            current = self._valid_token()
+            if current is None or current is token:
+                log.info("VoIPbin: token refused (401); logging in again once")
+                self._token = None
+                login = yield self._login_request()
+                login.read()
+                current = self._accept(login)
+                _mask(current.value)
+        yield self._authorize(request, current)
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        fresh = False
+        async with self._alock():
+            token = self._valid_token()
+            if token is None:
+                login = yield self._login_request()
+                await login.aread()
+                token, fresh = self._accept(login), True
+                await _amask(token.value)
+        response = yield self._authorize(request, token)
+        if response.status_code != 401 or fresh:
+            return
+        async with self._alock():
+            current = self._valid_token()
+            if current is None or current is token:
+                log.info("VoIPbin: token refused (401); logging in again once")
+                self._token = None
+                login = yield self._login_request()
+                await login.aread()
+                current = self._accept(login)
+                await _amask(current.value)
+        yield self._authorize(request, current)

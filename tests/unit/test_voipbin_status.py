@@ -1,0 +1,122 @@
+"""The pure derivation of a VoIPbin transfer's status from its groupcall and transferer call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from airflow_provider_transfers.models import NIL_UUID, TransferStatus, VoipbinCall, VoipbinGroupcall
+from airflow_provider_transfers.voipbin_status import derive_voipbin_status, needs_transferer_call
+
+GROUPCALL_ID = "e1f2a3b4-c5d6-7e8f-9a0b-1c2d3e4f5a6b"
+TRANSFERER_ID = "c9d0e1f2-a3b4-5c6d-7e8f-9a0b1c2d3e4f"
+ANSWER_ID = "d0e1f2a3-b4c5-6d7e-8f9a-0b1c2d3e4f5a"
+
+
+def groupcall(status: str, answered: bool, **extra: Any) -> VoipbinGroupcall:
+    return VoipbinGroupcall.model_validate(
+        {"id": GROUPCALL_ID, "status": status, "answer_call_id": ANSWER_ID if answered else NIL_UUID, **extra}
+    )
+
+
+def call(status: str, reason: str = "", call_id: str = TRANSFERER_ID) -> VoipbinCall:
+    return VoipbinCall.model_validate({"id": call_id, "status": status, "hangup_reason": reason})
+
+
+@pytest.mark.parametrize(
+    ("gc_status", "answered", "expected"),
+    [
+        ("progressing", False, TransferStatus.ACTIVE),
+        ("hangingup", False, TransferStatus.ACTIVE),
+        ("hangup", False, TransferStatus.FAILED),
+        ("progressing", True, TransferStatus.COMPLETED),
+        ("hangup", True, TransferStatus.COMPLETED),
+    ],
+)
+def test_blind(gc_status: str, answered: bool, expected: TransferStatus) -> None:
+    derived = derive_voipbin_status("blind", groupcall(gc_status, answered))
+    assert derived.status is expected
+    assert derived.evidence["groupcall_status"] == gc_status
+    assert derived.evidence["answered"] is answered
+    assert derived.evidence["answer_call_id"] == (ANSWER_ID if answered else None)
+
+
+def test_blind_answered_detail_names_the_answering_call() -> None:
+    derived = derive_voipbin_status("blind", groupcall("progressing", True))
+    assert ANSWER_ID in derived.detail
+
+
+def test_blind_unanswered_answer_call_id_absent_is_unanswered() -> None:
+    gc = VoipbinGroupcall.model_validate({"id": GROUPCALL_ID, "status": "hangup"})
+    assert derive_voipbin_status("blind", gc).status is TransferStatus.FAILED
+
+
+@pytest.mark.parametrize(
+    ("gc_status", "answered", "transferer", "expected", "words"),
+    [
+        # ringing the transferees, the agent still on the line
+        ("progressing", False, "progressing", TransferStatus.ACTIVE, "ringing"),
+        # answered and consulting
+        ("progressing", True, "progressing", TransferStatus.ACTIVE, "consulting"),
+        # answered, the agent hung up: done
+        ("progressing", True, "hangup", TransferStatus.COMPLETED, "completed"),
+        ("hangup", True, "hangup", TransferStatus.COMPLETED, "completed"),
+        # nobody answered
+        ("hangup", False, "progressing", TransferStatus.FAILED, "nobody answered"),
+        # being cancelled but not hung up yet: still active
+        ("hangingup", False, "progressing", TransferStatus.ACTIVE, "ringing"),
+        # agent hung up before anyone answered: VoIPbin abandons the transfer
+        ("progressing", False, "hangup", TransferStatus.FAILED, "before anyone answered"),
+        # transferee hung up during the consultation: back to the caller
+        ("hangup", True, "progressing", TransferStatus.FAILED, "during the consultation"),
+        # agent hanging up: nothing terminal until it reaches hangup
+        ("progressing", True, "terminating", TransferStatus.ACTIVE, "terminating"),
+        ("hangup", True, "terminating", TransferStatus.ACTIVE, "terminating"),
+    ],
+)
+def test_attended(gc_status: str, answered: bool, transferer: str, expected: TransferStatus, words: str) -> None:
+    derived = derive_voipbin_status("attended", groupcall(gc_status, answered), call(transferer))
+    assert derived.status is expected
+    assert words in derived.detail
+    assert derived.evidence["transferer_call_status"] == transferer
+
+
+def test_attended_evidence_carries_hangup_reasons() -> None:
+    answer = call("hangup", "normal", call_id=ANSWER_ID)
+    derived = derive_voipbin_status("attended", groupcall("hangup", True), call("hangup", "normal"), answer)
+    assert derived.evidence["transferer_hangup_reason"] == "normal"
+    assert derived.evidence["answer_hangup_reason"] == "normal"
+    assert derived.evidence["answer_call_status"] == "hangup"
+
+
+def test_attended_without_transferer_call_never_derives_terminal_from_it() -> None:
+    assert derive_voipbin_status("attended", groupcall("progressing", True)).status is TransferStatus.ACTIVE
+    assert derive_voipbin_status("attended", groupcall("hangup", False)).status is TransferStatus.FAILED
+
+
+def test_groupcall_without_status_is_active() -> None:
+    gc = VoipbinGroupcall.model_validate({"id": GROUPCALL_ID})
+    derived = derive_voipbin_status("blind", gc)
+    assert derived.status is TransferStatus.ACTIVE
+    assert derived.evidence["groupcall_status"] is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "gc_status", "answered", "needed"),
+    [
+        ("blind", "progressing", False, False),
+        ("blind", "hangup", True, False),
+        ("attended", "progressing", False, True),
+        ("attended", "progressing", True, True),
+        ("attended", "hangup", True, True),
+        ("attended", "hangup", False, False),
+    ],
+)
+def test_needs_transferer_call(kind: str, gc_status: str, answered: bool, needed: bool) -> None:
+    assert needs_transferer_call(kind, groupcall(gc_status, answered)) is needed
+
+
+def test_unknown_transfer_type_is_refused() -> None:
+    with pytest.raises(ValueError):
+        derive_voipbin_status("warm", groupcall("progressing", False))
