@@ -1,0 +1,23 @@
+"""What the demo runs: each example DAG, the sandbox set-up it needs, and its one-line summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from scripts.demo import Run
+
+
+def _twilio(sandbox: Any) -> Run:
+    channel = sandbox.control.create_twilio_interaction()
+
+    def summarize(xcom: Any) -> str:
+        created, updated = xcom("create_transfer"), xcom("update_transfer")
+        return f"transfer {created['sid']} created ({created['status']}), updated ({updated['status']})"
+
+    conf = {"interaction_sid": channel["interaction_sid"], "channel_sid": channel["channel_sid"]}
+    return Run("twilio_flex_transfer", conf, summarize)
+
+
+def plan(sandbox: Any, out: Path) -> list[Run]:
+    return [_twilio(sandbox)]
