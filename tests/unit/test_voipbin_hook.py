@@ -204,7 +204,7 @@ def test_transfer_id_validates_the_mapping(transfer: Any, field: str) -> None:
 
 
 def test_transfer_id_accepts_json_text() -> None:
-    assert VoipbinHook.transfer_id(json.dumps(transfer_json())) == TRANSFER_ID  # type: ignore[arg-type]
+    assert VoipbinHook.transfer_id(json.dumps(transfer_json())) == TRANSFER_ID
 
 
 # ---------------------------------------------------------------------------------------- errors

@@ -1,0 +1,224 @@
+"""Operators that start, complete and cancel VoIPbin transfers.
+
+Completing and cancelling act on the resources a transfer points at (VoIPbin has no transfer update):
+completing an attended transfer hangs up its transferer call; cancelling hangs up its groupcall. Both
+check the derived status first, so running them again is harmless: an already completed (or already
+failed) transfer is reported and left alone, while the opposite outcome fails the task.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator, Context
+
+from airflow_provider_transfers.exceptions import TransferProviderError, TransferValidationError
+from airflow_provider_transfers.hooks.voipbin import (
+    TransferRef,
+    VoipbinHook,
+    normalize_addresses,
+    transfer_ref,
+    validate_transfer_type,
+    validate_uuid,
+)
+from airflow_provider_transfers.models import TransferCheck, TransferStatus, VoipbinTransferType
+from airflow_provider_transfers.operators._validation import is_literal
+
+UI_COLOR = "#4a90d9"
+
+
+def _fully_literal(value: Any) -> bool:
+    """Literal all the way down: a list of address dicts may hide a ``{{ template }}`` in one target."""
+    if isinstance(value, dict):
+        return all(_fully_literal(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return all(_fully_literal(v) for v in value)
+    return is_literal(value)
+
+
+def check_if_literal(value: Any, check: Callable[[Any], Any]) -> None:
+    """Check ``value`` at DAG parse time unless some part of it is rendered later."""
+    if _fully_literal(value):
+        check(value)
+
+
+class TransferStateError(TransferProviderError):
+    """The transfer's derived status does not allow the requested action."""
+
+
+class VoipbinCreateTransferOperator(BaseOperator):
+    """Start a transfer; return the transfer's JSON (to XCom) for the sensor and the other operators.
+
+    :param transfer_type: ``attended`` or ``blind`` (templated).
+    :param transferer_call_id: UUID of the answered, bridged call that transfers (templated).
+    :param transferee_addresses: list of ``{"type", "target", ...}`` (or JSON text of it, templated).
+    :param voipbin_conn_id: connection of type ``voipbin``.
+    """
+
+    template_fields: Sequence[str] = ("transfer_type", "transferer_call_id", "transferee_addresses", "voipbin_conn_id")
+    template_fields_renderers = {"transferee_addresses": "json"}
+    ui_color = UI_COLOR
+
+    def __init__(
+        self,
+        *,
+        transfer_type: str,
+        transferer_call_id: str,
+        transferee_addresses: list[dict[str, Any]] | str,
+        voipbin_conn_id: str = VoipbinHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.transfer_type = transfer_type
+        self.transferer_call_id = transferer_call_id
+        self.transferee_addresses = transferee_addresses
+        self.voipbin_conn_id = voipbin_conn_id
+        check_if_literal(transfer_type, validate_transfer_type)
+        check_if_literal(transferer_call_id, lambda v: validate_uuid(v, "transferer_call_id"))
+        check_if_literal(transferee_addresses, normalize_addresses)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        with VoipbinHook(self.voipbin_conn_id) as hook:
+            transfer = hook.create_transfer(self.transfer_type, self.transferer_call_id, self.transferee_addresses)
+        self.log.info(
+            "Started %s transfer %s of call %s (groupcall %s)",
+            transfer.type.value,
+            transfer.id,
+            transfer.transferer_call_id,
+            transfer.groupcall_id,
+        )
+        return transfer.to_xcom()
+
+
+class _VoipbinTransferActionOperator(BaseOperator):
+    """Shared by complete and cancel: check, act when needed, then wait briefly for the result to settle.
+
+    :param transfer: the create operator's XCom (a dict, or JSON text when rendered from a template).
+    :param voipbin_conn_id: connection of type ``voipbin``.
+    :param settle_timeout: seconds to wait after the hangup for a terminal status (0 = do not wait);
+        VoIPbin takes a moment to hang calls up. When it passes, the last (active) check is returned.
+    :param poll_interval: seconds between checks while settling.
+    """
+
+    template_fields: Sequence[str] = ("transfer", "voipbin_conn_id", "settle_timeout", "poll_interval")
+    template_fields_renderers = {"transfer": "json"}
+    ui_color = UI_COLOR
+    expected: TransferStatus
+    action: str
+
+    def __init__(
+        self,
+        *,
+        transfer: dict[str, Any] | str,
+        voipbin_conn_id: str = VoipbinHook.default_conn_name,
+        settle_timeout: float | str = 30.0,
+        poll_interval: float | str = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.transfer = transfer
+        self.voipbin_conn_id = voipbin_conn_id
+        self.settle_timeout = settle_timeout
+        self.poll_interval = poll_interval
+        check_if_literal(transfer, self.check_ref)
+        check_if_literal(settle_timeout, lambda v: _seconds(v, "settle_timeout", minimum=0.0))
+        check_if_literal(poll_interval, lambda v: _seconds(v, "poll_interval", minimum=0.1))
+
+    @classmethod
+    def check_ref(cls, transfer: Any) -> TransferRef:
+        """Validate the transfer JSON (subclasses add their own rules)."""
+        return transfer_ref(transfer)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        ref = self.check_ref(self.transfer)
+        timeout = _seconds(self.settle_timeout, "settle_timeout", minimum=0.0)
+        interval = _seconds(self.poll_interval, "poll_interval", minimum=0.1)
+        with VoipbinHook(self.voipbin_conn_id) as hook:
+            check = hook.check_transfer(ref._asdict())
+            if check.status is self.expected:
+                self.log.info("Transfer %s is already %s (%s); nothing to do", ref.id, check.status, check.detail)
+                return check.to_xcom()
+            if check.status.is_terminal:
+                raise TransferStateError(
+                    f"Cannot {self.action} transfer {ref.id}: it is already {check.status.value} ({check.detail})"
+                )
+            self.act(hook, ref, check)
+            check = self._settle(hook, ref, timeout, interval)
+        if check.status.is_terminal and check.status is not self.expected:
+            raise TransferStateError(
+                f"Tried to {self.action} transfer {ref.id}, but it ended {check.status.value} ({check.detail})"
+            )
+        self.log.info("Transfer %s after %s: %s (%s)", ref.id, self.action, check.status.value, check.detail)
+        return check.to_xcom()
+
+    def act(self, hook: VoipbinHook, ref: TransferRef, check: TransferCheck) -> None:
+        raise NotImplementedError
+
+    def _settle(self, hook: VoipbinHook, ref: TransferRef, timeout: float, interval: float) -> TransferCheck:
+        deadline = time.monotonic() + timeout
+        check = hook.check_transfer(ref._asdict())
+        while not check.status.is_terminal and time.monotonic() + interval <= deadline:
+            time.sleep(interval)
+            check = hook.check_transfer(ref._asdict())
+        return check
+
+
+class VoipbinCompleteTransferOperator(_VoipbinTransferActionOperator):
+    """Complete an attended transfer: hang up its transferer call once the transferee has answered.
+
+    Refuses a blind transfer (it completes by itself when answered) before any request, and a transfer
+    nobody has answered yet (hanging up then would abandon it). Returns the final ``TransferCheck``.
+    """
+
+    expected = TransferStatus.COMPLETED
+    action = "complete"
+
+    @classmethod
+    def check_ref(cls, transfer: Any) -> TransferRef:
+        ref = transfer_ref(transfer)
+        if ref.type is not VoipbinTransferType.ATTENDED:
+            raise TransferValidationError(
+                "transfer['type']",
+                "an attended transfer (a blind transfer completes by itself when the transferee answers)",
+                ref.type.value,
+            )
+        return ref
+
+    def act(self, hook: VoipbinHook, ref: TransferRef, check: TransferCheck) -> None:
+        if not check.evidence.get("answered"):
+            raise TransferStateError(
+                f"Cannot complete transfer {ref.id} yet: no transferee has answered ({check.detail}). "
+                "Hanging up the transferer now would abandon the transfer; wait for an answer first"
+            )
+        self.log.info("Hanging up transferer call %s to complete transfer %s", ref.transferer_call_id, ref.id)
+        hook.hangup_call(ref.transferer_call_id)
+
+
+class VoipbinCancelTransferOperator(_VoipbinTransferActionOperator):
+    """Cancel a transfer: hang up its groupcall (the transferees' phones stop ringing).
+
+    For an attended transfer that was answered but not completed yet, this drops the transferee and
+    returns the transferer to the caller. Returns the final ``TransferCheck`` (``failed`` when cancelled).
+    """
+
+    expected = TransferStatus.FAILED
+    action = "cancel"
+
+    def act(self, hook: VoipbinHook, ref: TransferRef, check: TransferCheck) -> None:
+        if check.evidence.get("groupcall_status") == "hangingup":
+            self.log.info("Groupcall %s of transfer %s is already hanging up", ref.groupcall_id, ref.id)
+            return
+        self.log.info("Hanging up groupcall %s to cancel transfer %s", ref.groupcall_id, ref.id)
+        hook.hangup_groupcall(ref.groupcall_id)
+
+
+def _seconds(value: Any, field: str, *, minimum: float) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise TransferValidationError(field, f"a number of seconds >= {minimum}", value) from None
+    if not seconds >= minimum:
+        raise TransferValidationError(field, f"a number of seconds >= {minimum}", value)
+    return seconds
