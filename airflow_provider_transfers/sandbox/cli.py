@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from airflow_provider_transfers.sandbox.config import DELETED_STYLES, SandboxConfig
 from airflow_provider_transfers.sandbox.server import ensure_loopback, serve_forever
+
+DEFAULT_SPEC_DIR = Path("tests") / "contract" / "specs"
+"""Used by ``--validate`` without ``--spec-dir`` when run from a checkout of the repository."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--deleted-style", choices=DELETED_STYLES, default="null", help="VoIPbin unset tm_*")
     parser.add_argument("--validate", action="store_true", help="validate responses against --spec-dir")
-    parser.add_argument("--spec-dir", default=None, help="directory with the OpenAPI files")
+    parser.add_argument(
+        "--spec-dir", default=None, help="directory with the OpenAPI files (default: ./tests/contract/specs)"
+    )
     return parser
 
 
@@ -64,6 +71,8 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         changes["validate_responses"] = True
     if args.spec_dir:
         changes["spec_dir"] = args.spec_dir
+    elif args.validate and not os.environ.get("TRANSFER_SANDBOX_SPEC_DIR") and DEFAULT_SPEC_DIR.is_dir():
+        changes["spec_dir"] = str(DEFAULT_SPEC_DIR.resolve())
     return SandboxConfig.from_env(**changes)
 
 
