@@ -13,14 +13,23 @@ if TYPE_CHECKING:
     from airflow_provider_transfers.sandbox.config import SandboxConfig
     from airflow_provider_transfers.sandbox.control import SandboxControl
     from airflow_provider_transfers.sandbox.credentials import SandboxCredentials
+    from airflow_provider_transfers.sandbox.process import SandboxProcess
     from airflow_provider_transfers.sandbox.server import TransferSandbox, serve_forever
 
-__all__ = ["SandboxConfig", "SandboxControl", "SandboxCredentials", "TransferSandbox", "serve_forever"]
+__all__ = [
+    "SandboxConfig",
+    "SandboxControl",
+    "SandboxCredentials",
+    "SandboxProcess",
+    "TransferSandbox",
+    "serve_forever",
+]
 
 _HOMES = {
     "SandboxConfig": "config",
     "SandboxControl": "control",
     "SandboxCredentials": "credentials",
+    "SandboxProcess": "process",
     "TransferSandbox": "server",
     "serve_forever": "server",
 }

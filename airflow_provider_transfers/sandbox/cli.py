@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -50,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--spec-dir", default=None, help="directory with the OpenAPI files (default: ./tests/contract/specs)"
     )
+    parser.add_argument(
+        "--config-json",
+        default=None,
+        help="a JSON object of SandboxConfig fields, applied over the other options (used by SandboxProcess)",
+    )
     return parser
 
 
@@ -73,6 +79,11 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         changes["spec_dir"] = args.spec_dir
     elif args.validate and not os.environ.get("TRANSFER_SANDBOX_SPEC_DIR") and DEFAULT_SPEC_DIR.is_dir():
         changes["spec_dir"] = str(DEFAULT_SPEC_DIR.resolve())
+    if args.config_json:
+        extra = json.loads(args.config_json)
+        if not isinstance(extra, dict):
+            raise ValueError("--config-json must be a JSON object")
+        changes.update(extra)
     return SandboxConfig.from_env(**changes)
 
 

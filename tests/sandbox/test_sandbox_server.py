@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from airflow_provider_transfers.sandbox import SandboxConfig, TransferSandbox
+from airflow_provider_transfers.sandbox import SandboxConfig, SandboxProcess, TransferSandbox
 from airflow_provider_transfers.sandbox.server import ensure_loopback
 
 
@@ -115,29 +115,33 @@ def test_cli_prints_exports_and_serves(cli_server: dict[str, str]) -> None:
     assert config["seed"] == 3
 
 
-def test_sustains_hundreds_of_requests_per_second(cli_server: dict[str, str]) -> None:
+def test_sandbox_process_sustains_hundreds_of_requests_per_second() -> None:
     """A smoke check only: the machine is shared, and one async httpx client is the slower side.
 
     Alone on a 2-core machine the server process answers over 1000 requests/s to two client processes.
     """
-    url = cli_server["TRANSFER_SANDBOX_URL"]
-    twilio_conn = cli_server["AIRFLOW_CONN_TWILIO_FLEX_DEFAULT"]
-    auth = (twilio_conn["login"], twilio_conn["password"])  # type: ignore[index]
-    seeded = httpx.post(f"{url}/_sandbox/seed", json={"platform": "twilio_flex", "count": 20}, timeout=10)
-    paths = [t["url"].removeprefix(url) for t in seeded.json()["transfers"]]
+    with SandboxProcess(SandboxConfig(rate_limits_enabled=False, seed=5)) as sandbox:
+        assert sandbox.control.config()["seed"] == 5
+        creds = sandbox.credentials
+        auth = (creds.twilio_account_sid, creds.twilio_auth_token)
+        paths = [t["url"].removeprefix(sandbox.url) for t in sandbox.control.seed("twilio_flex", 20)]
 
-    async def run(total: int) -> float:
-        async with httpx.AsyncClient(base_url=url, auth=auth) as client:
-            semaphore = asyncio.Semaphore(16)
+        async def run(total: int) -> float:
+            async with httpx.AsyncClient(base_url=sandbox.url, auth=auth) as client:
+                semaphore = asyncio.Semaphore(16)
 
-            async def one(i: int) -> None:
-                async with semaphore:
-                    assert (await client.get(paths[i % len(paths)])).status_code == 200
+                async def one(i: int) -> None:
+                    async with semaphore:
+                        assert (await client.get(paths[i % len(paths)])).status_code == 200
 
-            started = time.perf_counter()
-            await asyncio.gather(*(one(i) for i in range(total)))
-            return total / (time.perf_counter() - started)
+                started = time.perf_counter()
+                await asyncio.gather(*(one(i) for i in range(total)))
+                return total / (time.perf_counter() - started)
 
-    rate = asyncio.run(run(1500))
-    print(f"sandbox throughput: {rate:.0f} requests/s")
-    assert rate > 100
+        rate = asyncio.run(run(1500))
+        print(f"sandbox throughput: {rate:.0f} requests/s")
+        assert rate > 100
+        assert sandbox.control.stats()["total"] == 1500
+        url = sandbox.url
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{url}/_sandbox/health", timeout=1)
