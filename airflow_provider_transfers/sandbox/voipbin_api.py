@@ -66,16 +66,16 @@ class VoipbinAdapter:
         """Bearer JWT, else ``accesskey`` cookie, else ``?accesskey=``; none at all is a bare 400."""
         creds = state.credentials
         header = request.headers.get("authorization")
-        if header is not None:
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() != "bearer" or not token:
-                return voipbin_error(401, "INVALID_AUTHORIZATION", "Authorization must be 'Bearer <token>'")
+        scheme, _, token = (header or "").partition(" ")
+        if scheme.lower() == "bearer":
             try:
                 claims = tokens.decode(token.strip(), creds.jwt_secret, state.clock.now_us() / 1e6)
             except tokens.TokenError as exc:
                 return voipbin_error(401, exc.reason, "The token is invalid or has expired")
             return str(claims.get("customer_id", ""))
         key = request.cookies.get("accesskey") or request.query_params.get("accesskey")
+        if key is None and header is not None:
+            return voipbin_error(401, "INVALID_AUTHORIZATION", "Authorization must be 'Bearer <token>'")
         if key is None:
             return Reply(400)
         if key != creds.voipbin_access_key:

@@ -207,6 +207,7 @@ def test_missing_credentials_bare_400_wrong_ones_401(sandbox: TransferSandbox) -
         {"cookies": {"accesskey": "nope"}},
         {"params": {"accesskey": "nope"}},
         {"headers": {"Authorization": "Bearer a.b.c"}},
+        {"headers": {"Authorization": "Basic c2FuZGJveDp4"}},
     ):
         response = httpx.get(url, **kwargs)  # type: ignore[arg-type]
         assert response.status_code == 401
