@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import BaseOperator, Context, XComArg
 
 from airflow_provider_transfers.exceptions import TransferProviderError, TransferValidationError
 from airflow_provider_transfers.hooks.voipbin import (
@@ -64,16 +64,17 @@ class VoipbinCreateTransferOperator(BaseOperator):
     def __init__(
         self,
         *,
-        transfer_type: str,
-        transferer_call_id: str,
-        transferee_addresses: list[dict[str, Any]] | str,
+        transfer_type: str | XComArg,
+        transferer_call_id: str | XComArg,
+        transferee_addresses: list[dict[str, Any]] | str | XComArg,
         voipbin_conn_id: str = VoipbinHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.transfer_type = transfer_type
-        self.transferer_call_id = transferer_call_id
-        self.transferee_addresses = transferee_addresses
+        # Typed Any: template rendering replaces these values (and XComArgs) before execute().
+        self.transfer_type: Any = transfer_type
+        self.transferer_call_id: Any = transferer_call_id
+        self.transferee_addresses: Any = transferee_addresses
         self.voipbin_conn_id = voipbin_conn_id
         check_if_literal(transfer_type, validate_transfer_type)
         check_if_literal(transferer_call_id, lambda v: validate_uuid(v, "transferer_call_id"))
@@ -111,14 +112,14 @@ class _VoipbinTransferActionOperator(BaseOperator):
     def __init__(
         self,
         *,
-        transfer: dict[str, Any] | str,
+        transfer: dict[str, Any] | str | XComArg,
         voipbin_conn_id: str = VoipbinHook.default_conn_name,
         settle_timeout: float | str = 30.0,
         poll_interval: float | str = 1.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.transfer = transfer
+        self.transfer: Any = transfer
         self.voipbin_conn_id = voipbin_conn_id
         self.settle_timeout = settle_timeout
         self.poll_interval = poll_interval
