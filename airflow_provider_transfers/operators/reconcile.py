@@ -1,0 +1,234 @@
+"""Reconcile recorded transfer statuses with the platforms, and audit the resulting report.
+
+The work happens in ``airflow_provider_transfers.reconcile``; these operators turn task arguments into
+its options, run it on one event loop and publish the report as an Airflow Asset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import Asset, BaseOperator, Context, ObjectStoragePath
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_transfers.hooks.base import TransferHook
+from airflow_provider_transfers.hooks.registry import get_transfer_hook
+from airflow_provider_transfers.operators._validation import is_literal
+from airflow_provider_transfers.reconcile.actions import StaleAction
+from airflow_provider_transfers.reconcile.audit import audit_rows, check_limits, format_table
+from airflow_provider_transfers.reconcile.durations import parse_duration
+from airflow_provider_transfers.reconcile.job import OnInvalid, ReconcileOptions, reconcile
+from airflow_provider_transfers.reconcile.records import RecordReader, RecordsInput
+from airflow_provider_transfers.reconcile.report import ReportFormatError, read_report
+from airflow_provider_transfers.reconcile.storage import Location, asset_uri, detect_format, to_location
+from airflow_provider_transfers.reconcile.validate import InvalidRecordsError
+
+PathInput = str | os.PathLike[str] | ObjectStoragePath
+
+
+def report_asset_for(output_path: PathInput) -> Asset:
+    """The Asset a report at ``output_path`` is published as (``file:///abs/path`` for local files)."""
+    return Asset(uri=asset_uri(to_location(output_path)))
+
+
+class TransferReconciliationOperator(BaseOperator):
+    """Check every recorded transfer against its platform and write a report with one row per record.
+
+    The platform is the connection's type (``twilio_flex`` or ``voipbin``). Records are read lazily,
+    checked concurrently (``max_concurrency``, and the client-side rate limit: the platform's published
+    limit unless ``rate_limit`` says otherwise) and written in input order to ``<output_path>.partial``,
+    which is renamed onto ``output_path`` at the end. A rerun after a crash continues where it stopped.
+
+    :param conn_id: a ``twilio_flex`` or ``voipbin`` connection (templated).
+    :param records: a list of records (e.g. an XCom, or its JSON text) or the path/URI of a ``.jsonl`` or
+        ``.csv`` file, local or any ``ObjectStoragePath`` (templated). Schema: see ``reconcile.validate``.
+    :param output_path: where the report goes, ``.jsonl`` or ``.csv`` (templated; local or object storage).
+    :param records_format: ``jsonl`` or ``csv`` when the records file's extension does not say.
+    :param report_format: ``jsonl`` or ``csv`` when ``output_path``'s extension does not say.
+    :param stale_after: an ``active`` transfer older than this (from ``created_at``, ``date_created`` or
+        ``tm_create``) is ``stale``; a timedelta, seconds, or ``"90m"``/``"2h"``/``"1d"``; ``None`` = off.
+    :param max_concurrency: checks in flight at once.
+    :param rate_limit: client-side requests/second (default: the platform's published limit).
+    :param rate_burst: token-bucket burst for ``rate_limit``.
+    :param http_policy: other request-policy overrides (``timeout``, ``max_attempts``, ...).
+    :param on_invalid: ``fail`` (default): any invalid record fails the task before a single request,
+        listing the records and fields; ``report``: invalid records become rows of class ``error``.
+    :param act_on_stale: act on stale transfers: Twilio, update with ``stale_action_body``; VoIPbin,
+        cancel (hang up the groupcall). Off by default.
+    :param stale_action_body: Twilio's update body for stale transfers (dict or JSON text, templated).
+    :param dry_run: with ``act_on_stale``, only report what would be done.
+    :param report_asset: the Asset (or its URI) the report is published as; default: derived from a
+        literal ``output_path``. Its event's ``extra`` holds ``report`` (the rendered path) and the counts.
+    :param checkpoint_dir: local directory for the checkpoints of object-storage reports.
+    """
+
+    template_fields: Sequence[str] = (
+        "conn_id",
+        "records",
+        "output_path",
+        "records_format",
+        "report_format",
+        "stale_after",
+        "stale_action_body",
+    )
+    template_fields_renderers = {"records": "json", "stale_action_body": "json"}
+    ui_color = "#c9e4ff"
+
+    def __init__(
+        self,
+        *,
+        conn_id: str,
+        records: RecordsInput,
+        output_path: PathInput,
+        records_format: str | None = None,
+        report_format: str | None = None,
+        stale_after: timedelta | float | str | None = timedelta(hours=1),
+        max_concurrency: int = 50,
+        rate_limit: float | None = None,
+        rate_burst: int | None = None,
+        http_policy: dict[str, Any] | None = None,
+        on_invalid: OnInvalid = "fail",
+        act_on_stale: bool = False,
+        stale_action_body: dict[str, Any] | str | None = None,
+        dry_run: bool = False,
+        report_asset: Asset | str | None = None,
+        checkpoint_dir: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.conn_id = conn_id
+        self.records = records
+        self.output_path = output_path
+        self.records_format = records_format
+        self.report_format = report_format
+        self.stale_after = stale_after
+        self.max_concurrency = max_concurrency
+        self.rate_limit = rate_limit
+        self.rate_burst = rate_burst
+        self.http_policy = dict(http_policy or {})
+        self.on_invalid: OnInvalid = on_invalid
+        self.act_on_stale = act_on_stale
+        self.stale_action_body = stale_action_body
+        self.dry_run_actions = dry_run  # ``dry_run`` is a BaseOperator method
+        self.checkpoint_dir = checkpoint_dir
+        if on_invalid not in ("fail", "report"):
+            raise ValueError(f"on_invalid must be 'fail' or 'report'; got {on_invalid!r}")
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be >= 1; got {max_concurrency!r}")
+        if is_literal(stale_after) or isinstance(stale_after, timedelta):
+            parse_duration(stale_after)
+        self.report_asset = self._asset(report_asset, output_path)
+        if self.report_asset is not None and self.report_asset not in self.outlets:
+            self.outlets = [*self.outlets, self.report_asset]
+
+    @staticmethod
+    def _asset(given: Asset | str | None, output_path: PathInput) -> Asset | None:
+        if isinstance(given, Asset):
+            return given
+        if isinstance(given, str):
+            return Asset(uri=given) if "://" in given else Asset(name=given)
+        if isinstance(output_path, str) and not is_literal(output_path):
+            return None
+        return report_asset_for(output_path)
+
+    def _policy(self) -> dict[str, Any]:
+        policy = dict(self.http_policy)
+        if self.rate_limit is not None:
+            policy["rate_limit"] = self.rate_limit
+        if self.rate_burst is not None:
+            policy["rate_burst"] = self.rate_burst
+        policy.setdefault("max_connections", max(100, self.max_concurrency))
+        return policy
+
+    def options(self) -> ReconcileOptions:
+        return ReconcileOptions(
+            stale_after=parse_duration(self.stale_after),
+            max_concurrency=self.max_concurrency,
+            on_invalid=self.on_invalid,
+            report_format=self.report_format,
+            stale_action=StaleAction.build(self.act_on_stale, self.dry_run_actions, self.stale_action_body),
+            checkpoint_dir=self.checkpoint_dir,
+        )
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        reader = RecordReader(self.records, self.records_format)
+        output = to_location(self.output_path)
+        options = self.options()
+        hook = get_transfer_hook(self.conn_id, policy=self._policy())
+        try:
+            summary = asyncio.run(_run(hook, reader, output, options))
+        except InvalidRecordsError as exc:
+            raise AirflowFailException(str(exc)) from None
+        finally:
+            hook.close()
+        if self.report_asset is not None:
+            extra = {k: v for k, v in summary.items() if k != "actions"}
+            context["outlet_events"][self.report_asset].extra = extra
+        return summary
+
+
+async def _run(hook: TransferHook, reader: RecordReader, output: Location, options: ReconcileOptions) -> dict[str, Any]:
+    try:
+        return await reconcile(hook, reader, output, options)
+    finally:
+        await hook.aclose()
+
+
+class TransferAuditOperator(BaseOperator):
+    """Check a reconciliation report against limits; fail (no retries) with a table of broken rules.
+
+    Limits are inclusive (a rule breaks when the actual value exceeds it); ``None`` skips the rule.
+    ``max_failed_ratio`` is rows whose ``actual_status`` is ``failed`` divided by all rows. Returns the
+    summary (counts, ``failed``, ``failed_ratio``, and each rule's limit and actual value).
+
+    :param report_path: the report (``.jsonl``/``.csv``, local or object storage; templated, e.g. from
+        the triggering Asset event's ``extra["report"]``).
+    :param report_format: ``jsonl`` or ``csv`` when the extension does not say.
+    """
+
+    template_fields: Sequence[str] = ("report_path", "report_format")
+    ui_color = "#ffe5b4"
+
+    def __init__(
+        self,
+        *,
+        report_path: PathInput,
+        report_format: str | None = None,
+        max_failed_ratio: float | None = None,
+        max_drifted: int | None = None,
+        max_stale: int | None = None,
+        max_errors: int | None = None,
+        max_not_found: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("retries", 0)
+        super().__init__(**kwargs)
+        self.report_path = report_path
+        self.report_format = report_format
+        self.limits = check_limits(
+            {
+                "max_failed_ratio": max_failed_ratio,
+                "max_drifted": max_drifted,
+                "max_stale": max_stale,
+                "max_errors": max_errors,
+                "max_not_found": max_not_found,
+            }
+        )
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        location = to_location(self.report_path)
+        try:
+            fmt = detect_format(location, self.report_format, what="report")
+            audit = audit_rows(read_report(location, fmt), self.limits, str(location))
+        except (ReportFormatError, ValueError) as exc:
+            raise AirflowFailException(str(exc)) from None
+        if audit.broken:
+            table = format_table(audit)
+            self.log.error("%s", table)
+            raise AirflowFailException(table)
+        self.log.info("Audit of %s passed: %s", location, audit.summary())
+        return audit.summary()

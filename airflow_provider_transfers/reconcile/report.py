@@ -1,0 +1,107 @@
+"""Report rows on disk: JSON Lines (one object per line) or CSV (a header, then one row per line).
+
+Both formats keep one row per physical line (cells are single-line), which lets a checkpoint be cut
+back to its last complete row after a crash.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from airflow_provider_transfers.reconcile.classify import REPORT_COLUMNS, RowClass
+from airflow_provider_transfers.reconcile.storage import Location, open_text
+
+ACTION_OUTCOMES = ("planned", "done", "failed")
+"""An ``action`` cell starts with one of these and a colon: ``planned`` (dry run), ``done``, ``failed``."""
+
+
+class ReportFormatError(ValueError):
+    """A file that is not a reconciliation report (missing columns, a line that does not parse)."""
+
+
+@dataclass
+class Tally:
+    """Counts of rows by class and of stale actions by outcome (rebuilt from a checkpoint on resume)."""
+
+    rows: int = 0
+    classes: Counter[str] = field(default_factory=Counter)
+    actions: Counter[str] = field(default_factory=Counter)
+
+    def add(self, cls: str, action: str) -> None:
+        self.rows += 1
+        self.classes[cls] += 1
+        outcome = action.partition(":")[0]
+        if outcome in ACTION_OUTCOMES:
+            self.actions[outcome] += 1
+
+    def counts(self) -> dict[str, int]:
+        return {"total": self.rows, **{c.value: self.classes[c.value] for c in RowClass}}
+
+
+def header_text(fmt: str) -> str:
+    """What a fresh report file starts with: the CSV header, nothing for JSON Lines."""
+    if fmt != "csv":
+        return ""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(REPORT_COLUMNS)
+    return buf.getvalue()
+
+
+def row_text(row: dict[str, Any], fmt: str) -> str:
+    if fmt == "jsonl":
+        return json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n"
+    cells = dict(row)
+    cells["reference"] = json.dumps(cells["reference"], separators=(",", ":"), sort_keys=True)
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow([cells[c] for c in REPORT_COLUMNS])
+    return buf.getvalue()
+
+
+def iter_rows(fh: IO[str], fmt: str, *, source: str) -> Iterator[dict[str, Any]]:
+    """Rows as dicts (``row`` as int, ``reference`` as a dict), checking every column is present."""
+    if fmt == "jsonl":
+        for line_no, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError:
+                raise ReportFormatError(f"{source}: line {line_no} is not valid JSON") from None
+            yield _checked(row, source, line_no)
+        return
+    reader = csv.DictReader(fh)
+    missing = [c for c in REPORT_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ReportFormatError(f"{source}: not a reconciliation report; missing column(s) {', '.join(missing)}")
+    for row in reader:
+        try:
+            row["reference"] = json.loads(row["reference"]) if row.get("reference") else {}
+        except ValueError:
+            raise ReportFormatError(f"{source}: line {reader.line_num}: 'reference' is not JSON") from None
+        yield _checked(row, source, reader.line_num)
+
+
+def _checked(row: Any, source: str, line_no: int) -> dict[str, Any]:
+    if not isinstance(row, dict):
+        raise ReportFormatError(f"{source}: line {line_no} is not a JSON object")
+    missing = [c for c in REPORT_COLUMNS if c not in row]
+    if missing:
+        raise ReportFormatError(
+            f"{source}: line {line_no} is not a reconciliation report row; missing {', '.join(missing)}"
+        )
+    try:
+        row["row"] = int(row["row"])
+    except (TypeError, ValueError):
+        raise ReportFormatError(f"{source}: line {line_no}: 'row' is not a number") from None
+    return row
+
+
+def read_report(location: Location, fmt: str) -> Iterator[dict[str, Any]]:
+    with open_text(location) as fh:
+        yield from iter_rows(fh, fmt, source=str(location))

@@ -1,0 +1,66 @@
+"""Where records come from and reports go: a local path, or any Airflow ``ObjectStoragePath``.
+
+A ``file://`` ``ObjectStoragePath`` is treated as the local path it names, so the local guarantees
+(rename in place, checkpoint next to the report) apply to it too.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import IO, Any
+
+from airflow.sdk import ObjectStoragePath
+
+Location = Path | ObjectStoragePath
+"""A resolved place: ``Path`` for the local file system, ``ObjectStoragePath`` for any other store."""
+
+FORMATS = ("jsonl", "csv")
+_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
+_ALIASES = {"jsonl": "jsonl", "ndjson": "jsonl", "json_lines": "jsonl", "jsonlines": "jsonl", "csv": "csv"}
+_LOCAL_PROTOCOLS = ("file", "local")
+
+
+def to_location(value: str | os.PathLike[str] | ObjectStoragePath) -> Location:
+    """``s3://...``-style text and ``ObjectStoragePath`` stay object storage; ``file://`` and plain paths are local."""
+    if isinstance(value, ObjectStoragePath):
+        return Path(value.path) if value.protocol in _LOCAL_PROTOCOLS else value
+    text = os.fspath(value).strip()
+    if "://" in text:
+        return to_location(ObjectStoragePath(text))
+    return Path(text).expanduser()
+
+
+def describe(location: Location) -> str:
+    return str(location)
+
+
+def asset_uri(location: Location) -> str:
+    """The URI an Airflow ``Asset`` for this location should carry (``file:///abs/path`` when local)."""
+    if isinstance(location, Path):
+        return location.resolve().as_uri()
+    return str(location)
+
+
+def detect_format(location: Location | None, explicit: str | None, *, what: str) -> str:
+    """``jsonl`` or ``csv``: ``explicit`` when given, else from the file extension."""
+    if explicit:
+        found = _ALIASES.get(explicit.strip().lower())
+        if found is None:
+            raise ValueError(f"{what} format must be one of {', '.join(FORMATS)}; got {explicit!r}")
+        return found
+    suffix = Path(location.name).suffix.lower() if location is not None else ""
+    found = _SUFFIXES.get(suffix)
+    if found is None:
+        raise ValueError(
+            f"cannot tell the {what} format from {location!s}: use a .jsonl or .csv name, or set the format "
+            f"explicitly ({', '.join(FORMATS)})"
+        )
+    return found
+
+
+def open_text(location: Location, mode: str = "r") -> IO[Any]:
+    """Text stream, UTF-8, universal newlines off (CSV needs ``newline=""``)."""
+    if isinstance(location, Path):
+        return open(location, mode, encoding="utf-8", newline="")
+    return location.open(mode, encoding="utf-8", newline="")

@@ -1,0 +1,146 @@
+"""The input record schema and its validation.
+
+A record is either nested, ``{"transfer": {...transfer JSON...}, "recorded_status": "completed"}``, or
+flat, with the platform's id fields beside ``recorded_status`` (the only form CSV can hold):
+
+* Twilio Flex: ``interaction_sid``, ``channel_sid``, ``sid``
+* VoIPbin: ``id``, ``type``, ``groupcall_id``, ``transferer_call_id``
+
+Optional: ``created_at`` (ISO 8601), else the transfer's own ``date_created`` / ``tm_create``, used to
+decide staleness. Every error names the record number and the field.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import pendulum
+
+from airflow_provider_transfers.exceptions import TransferProviderError
+from airflow_provider_transfers.models import VOIPBIN_NOT_DELETED_SENTINEL, TransferStatus
+from airflow_provider_transfers.reconcile.records import RawRecord
+
+RECORD_FIELDS = ("transfer", "recorded_status", "created_at")
+"""Keys of a record that are not part of the transfer reference."""
+
+REFERENCE_FIELDS: dict[str, tuple[str, ...]] = {
+    "twilio_flex": ("interaction_sid", "channel_sid", "sid"),
+    "voipbin": ("id", "type", "groupcall_id", "transferer_call_id"),
+}
+CREATED_FIELDS = ("date_created", "tm_create")
+_STATUSES = ", ".join(s.value for s in TransferStatus)
+
+
+class TransferIdentifier(Protocol):
+    """What validation needs from a hook (class or instance): its platform and its reference check."""
+
+    @property
+    def platform(self) -> str: ...
+
+    def transfer_id(self, transfer: Mapping[str, Any]) -> str: ...
+
+
+class RecordError(ValueError):
+    """A record that does not follow the schema; the message starts with ``record N``."""
+
+
+class InvalidRecordsError(TransferProviderError, ValueError):
+    """The input holds invalid records; raised before any request is sent."""
+
+    def __init__(self, source: str, errors: list[str], count: int) -> None:
+        self.errors = errors
+        self.count = count
+        shown = "\n  ".join(errors)
+        more = f"\n  ... and {count - len(errors)} more" if count > len(errors) else ""
+        super().__init__(f"{count} invalid record(s) in {source}; nothing was checked:\n  {shown}{more}")
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A validated record, or (``invalid`` set) one reported as an ``error`` row."""
+
+    row: int
+    transfer: dict[str, Any]
+    transfer_id: str
+    reference: dict[str, str]
+    recorded_status: str
+    created_at: datetime | None
+    invalid: str | None = None
+
+
+def prepare(raw: RawRecord, hook: TransferIdentifier) -> Prepared:
+    """Validate one record; raise ``RecordError`` naming the record and field."""
+    where = raw.where
+    if raw.parse_error is not None:
+        raise RecordError(f"{where}: {raw.parse_error}")
+    data = raw.data
+    if not isinstance(data, Mapping):
+        raise RecordError(f"{where}: expected an object with 'recorded_status' and a transfer; got {_kind(data)}")
+    recorded = data.get("recorded_status")
+    status = recorded.strip().lower() if isinstance(recorded, str) else None
+    if status not in {s.value for s in TransferStatus}:
+        shown = "missing" if recorded is None else repr(recorded)
+        raise RecordError(f"{where}: field 'recorded_status' must be one of {_STATUSES}; got {shown}")
+    transfer = _transfer_of(data, where)
+    try:
+        transfer_id = hook.transfer_id(transfer)
+    except (ValueError, TransferProviderError) as exc:
+        raise RecordError(f"{where}: {exc}") from None
+    fields = REFERENCE_FIELDS.get(hook.platform)
+    reference = {k: str(transfer[k]).strip() for k in fields} if fields else {"id": transfer_id}
+    return Prepared(raw.number, transfer, transfer_id, reference, status, _created_at(data, transfer, where))
+
+
+def invalid(raw: RawRecord, message: str) -> Prepared:
+    """A record kept as an ``error`` row (``on_invalid="report"``)."""
+    return Prepared(raw.number, {}, "", {}, "", None, invalid=message)
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _transfer_of(data: Mapping[str, Any], where: str) -> dict[str, Any]:
+    if "transfer" not in data:
+        return {k: v for k, v in data.items() if k not in RECORD_FIELDS}
+    transfer = data["transfer"]
+    if isinstance(transfer, str):
+        try:
+            transfer = json.loads(transfer)
+        except ValueError:
+            raise RecordError(f"{where}: field 'transfer' holds text that is not JSON") from None
+    if not isinstance(transfer, Mapping):
+        raise RecordError(f"{where}: field 'transfer' must be the transfer's JSON object; got {_kind(transfer)}")
+    return dict(transfer)
+
+
+def _created_at(data: Mapping[str, Any], transfer: Mapping[str, Any], where: str) -> datetime | None:
+    candidates = [("created_at", data.get("created_at"))]
+    candidates += [(f"transfer['{k}']", transfer.get(k)) for k in CREATED_FIELDS]
+    for field, value in candidates:
+        if value in (None, ""):
+            continue
+        if isinstance(value, str) and value.startswith(VOIPBIN_NOT_DELETED_SENTINEL):
+            continue
+        return parse_time(value, f"{where}: field {field!r}")
+    return None
+
+
+def parse_time(value: Any, where: str) -> datetime:
+    """ISO 8601 (or VoIPbin's ``2026-03-01 10:00:15.000000``); naive means UTC."""
+    parsed: Any = value
+    if not isinstance(value, datetime):
+        try:
+            parsed = datetime.fromisoformat(str(value))  # fast path; pendulum for the rarer ISO forms
+        except ValueError:
+            try:
+                parsed = pendulum.parse(str(value), tz="UTC")
+            except (ValueError, TypeError):
+                parsed = None
+    if not isinstance(parsed, datetime):
+        raise RecordError(f"{where} must be an ISO 8601 date-time like 2026-03-01T10:00:00Z; got {value!r}")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -1,0 +1,81 @@
+"""The reconciliation and audit example DAGs in real ``dag.test()`` runs against the sandbox."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import DagRunResult
+
+
+def _write_records(path: Path, transfers: list[dict[str, Any]], recorded: str) -> None:
+    path.write_text("".join(json.dumps({"transfer": t, "recorded_status": recorded}) + "\n" for t in transfers))
+
+
+def _asset_events(name: str) -> list[dict[str, Any]]:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+        return [dict(e.extra or {}) for e in rows.filter(AssetModel.name == name).all()]
+
+
+def test_twilio_reconciliation_dag_writes_the_report_and_records_an_asset_event(
+    transfer_sandbox: Any, run_dag: Callable[..., DagRunResult], connection_env: Callable[..., None], tmp_path: Path
+) -> None:
+    connection_env(transfer_sandbox.connection_env())
+    control = transfer_sandbox.control
+    done = control.seed("twilio_flex", 3, outcome="completed", delay_s=0)
+    active = control.seed("twilio_flex", 2, delay_s=3600)
+    records, report = tmp_path / "records.jsonl", tmp_path / "reports" / "twilio.jsonl"
+    _write_records(records, done + active, "completed")
+
+    result = run_dag("reconcile_twilio_flex", conf={"records_path": str(records), "report_path": str(report)})
+
+    assert result.state == "success", result.task_state("reconcile")
+    summary = result.xcom("reconcile")
+    assert summary["total"] == 5 and summary["in_sync"] == 3 and summary["drifted"] == 2
+    assert summary["report"] == str(report)
+    rows = [json.loads(line) for line in report.read_text().splitlines()]
+    assert [r["row"] for r in rows] == [1, 2, 3, 4, 5]
+    assert not report.with_name(report.name + ".partial").exists()
+    events = _asset_events("transfer_reconciliation/twilio_flex")
+    assert any(e.get("report") == str(report) and e.get("total") == 5 for e in events), events
+
+
+def test_voipbin_reconciliation_then_audit(
+    transfer_sandbox: Any, run_dag: Callable[..., DagRunResult], connection_env: Callable[..., None], tmp_path: Path
+) -> None:
+    connection_env(transfer_sandbox.connection_env())
+    control = transfer_sandbox.control
+    completed = control.seed("voipbin", 3, outcome="completed", delay_s=0)
+    failed = control.seed("voipbin", 1, outcome="failed", delay_s=0)
+    records, report = tmp_path / "records.csv", tmp_path / "voipbin.csv"
+    fields = ("id", "type", "groupcall_id", "transferer_call_id")
+    lines = [",".join((*fields, "recorded_status"))]
+    lines += [",".join([*(t[f] for f in fields), "completed"]) for t in completed + failed]
+    records.write_text("\n".join(lines) + "\n")
+
+    result = run_dag("reconcile_voipbin", conf={"records_path": str(records), "report_path": str(report)})
+    assert result.state == "success", result.task_state("reconcile")
+    assert result.xcom("reconcile")["in_sync"] == 3 and result.xcom("reconcile")["drifted"] == 1
+
+    audited = run_dag("audit_transfers", conf={"report_path": str(report)})
+    assert audited.state == "success", audited.task_state("audit")
+    assert audited.xcom("reports_to_audit") == [str(report)]
+
+
+def test_audit_dag_fails_on_a_broken_rule(
+    run_dag: Callable[..., DagRunResult], tmp_path: Path
+) -> None:
+    report = tmp_path / "bad.jsonl"
+    row = {
+        "platform": "voipbin", "transfer_id": "x", "reference": {}, "recorded_status": "completed",
+        "actual_status": "", "class": "not_found", "detail": "gone", "action": "", "checked_at": "2026-01-01T00:00:00Z",
+    }  # fmt: skip
+    report.write_text(json.dumps({"row": 1, **row}) + "\n")
+    result = run_dag("audit_transfers", conf={"report_path": str(report)})
+    assert result.state == "failed"
