@@ -1,0 +1,88 @@
+"""``TransferReconciliationOperator``: arguments, the report Asset, and a run through the registry."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+from airflow.sdk import Asset
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_transfers.operators.reconcile import TransferReconciliationOperator, report_asset_for
+from airflow_provider_transfers.reconcile.actions import ActionMode
+
+
+def _op(**kwargs: Any) -> TransferReconciliationOperator:
+    args: dict[str, Any] = {"task_id": "reconcile", "conn_id": "twilio_flex_default", "records": []}
+    return TransferReconciliationOperator(**{**args, "output_path": "/tmp/reports/r.jsonl", **kwargs})
+
+
+def test_the_report_is_an_asset_outlet_derived_from_a_literal_output_path() -> None:
+    op = _op()
+    assert op.report_asset == Asset(uri="file:///tmp/reports/r.jsonl")
+    assert op.outlets == [op.report_asset]
+    assert report_asset_for("s3://bucket/r.csv").uri == "s3://bucket/r.csv"
+
+
+def test_a_templated_output_path_needs_the_asset_given() -> None:
+    assert _op(output_path="/tmp/{{ ds }}.jsonl").outlets == []
+    named = _op(output_path="/tmp/{{ ds }}.jsonl", report_asset="transfer_reconciliation/twilio_flex")
+    assert named.outlets == [Asset(name="transfer_reconciliation/twilio_flex")]
+    given = Asset(name="reports", uri="s3://bucket/reports/")
+    assert _op(report_asset=given, outlets=[given]).outlets == [given]
+
+
+def test_arguments_become_options_and_policy() -> None:
+    op = _op(
+        stale_after="90m",
+        max_concurrency=200,
+        rate_limit=5,
+        http_policy={"timeout": 2},
+        act_on_stale=True,
+        dry_run=True,
+        stale_action_body='{"status": "failed"}',
+    )
+    options = op.options()
+    assert options.stale_after is not None and options.stale_after.total_seconds() == 5400
+    assert options.stale_action.mode is ActionMode.DRY_RUN and options.stale_action.body == {"status": "failed"}
+    assert op._policy() == {"timeout": 2, "rate_limit": 5, "max_connections": 200}
+    assert callable(op.dry_run)  # BaseOperator.dry_run stays a method
+    with pytest.raises(ValueError, match="on_invalid"):
+        _op(on_invalid="ignore")
+    with pytest.raises(ValueError, match="stale_after"):
+        _op(stale_after="forever")
+
+
+def test_execute_runs_through_the_hook_of_the_connection_type(
+    transfer_sandbox: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name, value in transfer_sandbox.connection_env().items():
+        monkeypatch.setenv(name, value)
+    transfers = transfer_sandbox.control.seed("voipbin", 2, outcome="failed", delay_s=0)
+    out = tmp_path / "r.csv"
+    op = _op(
+        conn_id="voipbin_default",
+        records=json.dumps([{"transfer": t, "recorded_status": "failed"} for t in transfers]),
+        output_path=str(out),
+    )
+    events: Any = mock.MagicMock()
+    summary = op.execute({"outlet_events": events})  # type: ignore[arg-type]
+    assert summary["in_sync"] == 2 and summary["report"] == str(out)
+    assert out.read_text().count("\n") == 3
+    events.__getitem__.assert_called_with(op.report_asset)
+    assert events[op.report_asset].extra["total"] == 2
+
+
+def test_invalid_records_fail_the_task_without_retries(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TWILIO_FLEX_DEFAULT",
+        json.dumps(
+            {"conn_type": "twilio_flex", "login": "AC" + "1" * 32, "password": "x", "host": "http://127.0.0.1:9"}
+        ),
+    )
+    op = _op(records=[{"recorded_status": "completed"}], output_path=str(tmp_path / "r.jsonl"))
+    with pytest.raises(AirflowFailException, match=r"record 1: Invalid transfer\['interaction_sid'\]"):
+        op.execute({"outlet_events": mock.MagicMock()})  # type: ignore[arg-type]
