@@ -353,11 +353,15 @@ class VoipbinStore:
         """The status a client should derive (the platform's own transfer-manager rules)."""
         groupcall = self.groupcalls[transfer.groupcall_id]
         answered = groupcall.answer_call_id != NIL_UUID
-        if not answered:
-            return FAILED if groupcall.status == "hangup" else "active"
+        if groupcall.status == "hangup" and not answered:
+            return FAILED
         if transfer.type == "blind":
-            return COMPLETED
-        return COMPLETED if self.calls[transfer.transferer_call_id].status == "hangup" else "active"
+            return COMPLETED if answered else "active"
+        if self.calls[transfer.transferer_call_id].status == "hangup":
+            # Unanswered: the transfer manager terminates the conference bridge (TransfererHangup).
+            return COMPLETED if answered else FAILED
+        # The transferee hung up during the consultation: the agent is back with the caller.
+        return FAILED if groupcall.status == "hangup" else "active"
 
     # Rendering
 
