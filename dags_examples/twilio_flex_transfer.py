@@ -8,7 +8,7 @@ Uses connection ``twilio_flex_default`` (the demo points it at the sandbox).
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import DAG, Param, XComArg
+from airflow.sdk import DAG, Param
 
 from airflow_provider_transfers.operators.twilio_flex import (
     TwilioFlexCreateTransferOperator,
@@ -39,7 +39,7 @@ with DAG(
         task_id="update_transfer",
         interaction_sid="{{ params.interaction_sid }}",
         channel_sid="{{ params.channel_sid }}",
-        transfer_sid=XComArg(create, key="transfer_sid"),
+        transfer_sid="{{ ti.xcom_pull(task_ids='create_transfer', key='transfer_sid') }}",
         body='{"note": "escalated by {{ dag.dag_id }}"}',
     )
     create >> update
