@@ -19,5 +19,15 @@ def _twilio(sandbox: Any) -> Run:
     return Run("twilio_flex_transfer", conf, summarize)
 
 
+def _voipbin(sandbox: Any) -> Run:
+    call = sandbox.control.create_voipbin_call()
+
+    def summarize(xcom: Any) -> str:
+        started, done = xcom("start_transfer"), xcom("complete_transfer")
+        return f"attended transfer {started['id']} answered, completed: {done['status']}"
+
+    return Run("voipbin_transfer", {"transferer_call_id": call["id"]}, summarize)
+
+
 def plan(sandbox: Any, out: Path) -> list[Run]:
-    return [_twilio(sandbox)]
+    return [_twilio(sandbox), _voipbin(sandbox)]
