@@ -4,7 +4,10 @@ A triggerer runs hundreds of deferred sensors in one event loop. Giving each its
 one httpx client each (about 0.8 MB and 25 ms of blocking SSL set-up per client), one connection
 pool each, and one client-side rate limiter each, so N triggers would send N times the platform's
 rate limit. Sharing one hook per ``(loop, conn_id, policy)`` keeps one pool, one limiter per account
-and one bound on requests in flight (``max_connections`` of the policy).
+and one bound on checks in flight: ``MAX_CHECKS_IN_FLIGHT`` (or the policy's ``max_connections`` when
+lower). More would not help: the platforms allow 20 (Twilio) and 16.7 (VoIPbin) requests/s, which 10
+checks in flight sustain at up to 0.5 s per request; and httpcore's pool costs O(open connections)
+per request, so 100 connections made a 1,000-trigger benchmark CPU-bound on the client.
 
 Leases are counted; the hook is closed when the last lease ends. An entry older than ``max_age``
 is not handed out again (a rotated password is picked up), and closes once its own leases end.
@@ -25,6 +28,7 @@ from airflow_provider_transfers.hooks.base import TransferHook
 from airflow_provider_transfers.hooks.registry import aget_transfer_hook
 
 _PoolKey = tuple[str, str]
+MAX_CHECKS_IN_FLIGHT = 10
 
 
 @dataclass
@@ -38,8 +42,9 @@ class SharedHook:
 
 
 class HookPool:
-    def __init__(self, max_age: float = 300.0) -> None:
+    def __init__(self, max_age: float = 300.0, max_in_flight: int = MAX_CHECKS_IN_FLIGHT) -> None:
         self.max_age = max_age
+        self.max_in_flight = max_in_flight
         self._entries: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[_PoolKey, SharedHook]] = (
             weakref.WeakKeyDictionary()
         )
@@ -65,7 +70,8 @@ class HookPool:
             if entry is None:
                 hook = await aget_transfer_hook(conn_id, policy=dict(policy or {}))
                 api = await hook.aget_conn()
-                entry = SharedHook(hook, asyncio.Semaphore(api.policy.max_connections), time.monotonic())
+                in_flight = min(api.policy.max_connections, self.max_in_flight)
+                entry = SharedHook(hook, asyncio.Semaphore(in_flight), time.monotonic())
                 entries[key] = entry
             entry.leases += 1
         try:
