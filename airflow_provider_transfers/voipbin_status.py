@@ -25,7 +25,7 @@ attended (the agent consults the transferee first, then hangs up to complete)
     derived from it until it reaches ``hangup``.
 
 Only the groupcall is needed for a blind transfer (one request per check). An attended transfer also
-needs the transferer call, except when the groupcall already ended unanswered (at most two requests).
+needs the transferer call (two requests), read first: see ``VoipbinHook.check_transfer``.
 """
 
 from __future__ import annotations
@@ -54,12 +54,9 @@ class Derivation:
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
-def needs_transferer_call(transfer_type: VoipbinTransferType | str, groupcall: VoipbinGroupcall) -> bool:
-    """Whether the derivation needs the transferer call (so a check sends one request less when not)."""
-    if VoipbinTransferType(transfer_type) is VoipbinTransferType.BLIND:
-        return False
-    ended_unanswered = groupcall.status is VoipbinGroupcallStatus.HANGUP and groupcall.answer_call_id is None
-    return not ended_unanswered
+def needs_transferer_call(transfer_type: VoipbinTransferType | str) -> bool:
+    """Whether the derivation needs the transferer call: only attended transfers do."""
+    return VoipbinTransferType(transfer_type) is VoipbinTransferType.ATTENDED
 
 
 def _evidence(

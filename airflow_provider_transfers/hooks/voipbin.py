@@ -395,16 +395,22 @@ class VoipbinHook(TransferHook):
         )
 
     def check_transfer(self, transfer: Mapping[str, Any]) -> TransferCheck:
-        """Derive the status: 1 request for a blind transfer, at most 2 for an attended one."""
+        """Derive the status: 1 request for a blind transfer, 2 for an attended one.
+
+        An attended transfer reads the transferer call *before* the groupcall. An answer, once set,
+        never goes away, so a groupcall read afterwards that is still unanswered proves the hang-up came
+        first. Read the other way round, an answer and a hang-up landing between the two reads would
+        look like an abandoned (failed) transfer when it completed.
+        """
         ref = transfer_ref(transfer)
+        call = self.get_call(ref.transferer_call_id) if needs_transferer_call(ref.type) else None
         groupcall = self.get_groupcall(ref.groupcall_id)
-        call = self.get_call(ref.transferer_call_id) if needs_transferer_call(ref.type, groupcall) else None
         return self._check(ref, groupcall, call)
 
     async def acheck_transfer(self, transfer: Mapping[str, Any]) -> TransferCheck:
         ref = transfer_ref(transfer)
+        call = await self.aget_call(ref.transferer_call_id) if needs_transferer_call(ref.type) else None
         groupcall = await self.aget_groupcall(ref.groupcall_id)
-        call = await self.aget_call(ref.transferer_call_id) if needs_transferer_call(ref.type, groupcall) else None
         return self._check(ref, groupcall, call)
 
     # ------------------------------------------------------------------ connection test

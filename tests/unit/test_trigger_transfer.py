@@ -262,7 +262,9 @@ async def test_serialize_and_recreate_mid_wait_carries_on(sandbox: Any) -> None:
     assert revived.state.attempts > kwargs["attempts"]
     assert [c["status"] for c in event["checks"]] == ["completed"] * 3
     polls = revived.state.attempts - kwargs["attempts"]
-    assert requests(sandbox, "twilio_flex") - before == 2 * polls  # the finished one is not polled again
+    # The finished one is not polled again (that would make 3 per poll); of the two slow ones, one may end
+    # a poll before the other.
+    assert 2 * polls - 1 <= requests(sandbox, "twilio_flex") - before <= 2 * polls
 
 
 def test_constructor_rejects_bad_arguments() -> None:

@@ -313,7 +313,7 @@ def test_unexpected_shape_is_a_server_error() -> None:
         ("attended", groupcall_json("progressing"), call_json(), TransferStatus.ACTIVE, 2),
         ("attended", groupcall_json("progressing", answered=True), call_json(), TransferStatus.ACTIVE, 2),
         ("attended", groupcall_json("progressing", answered=True), call_json("hangup"), TransferStatus.COMPLETED, 2),
-        ("attended", groupcall_json("hangup"), call_json(), TransferStatus.FAILED, 1),
+        ("attended", groupcall_json("hangup"), call_json(), TransferStatus.FAILED, 2),
     ],
 )
 async def test_check_transfer_fetches_only_what_it_needs(
@@ -338,6 +338,28 @@ async def _check_transfer_fetches_only_what_it_needs(kind: str, status: Transfer
     assert hook.api.stats["requests"] == 2 * requests
     assert hook.get_transfer_status(transfer_json(kind)) is status
     await hook.aclose()
+
+
+def test_attended_check_is_not_fooled_by_an_answer_and_hangup_between_its_two_reads() -> None:
+    """Whatever is read first sees the transfer ringing; whatever is read second sees it answered and ended.
+
+    Reading the groupcall first would pair "unanswered" with "transferer hung up" and report a completed
+    transfer as failed; reading the transferer call first cannot make that mistake.
+    """
+    reads: list[str] = []
+
+    def platform(request: httpx.Request) -> httpx.Response:
+        later = bool(reads)
+        reads.append(request.url.path)
+        if request.url.path.endswith(GROUPCALL_ID):
+            return httpx.Response(200, json=groupcall_json("progressing", answered=later))
+        return httpx.Response(200, json=call_json("hangup" if later else "progressing"))
+
+    with respx.mock() as router:
+        router.get(host=httpx.URL(VB_BASE).host).mock(side_effect=platform)
+        check = make_hook().check_transfer(transfer_json("attended"))
+    assert reads[0].endswith(TRANSFERER_ID)
+    assert check.status is TransferStatus.ACTIVE  # answered, consulting: the next poll sees it completed
 
 
 @respx.mock
