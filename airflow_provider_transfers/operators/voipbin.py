@@ -25,6 +25,7 @@ from airflow_provider_transfers.hooks.voipbin import (
 )
 from airflow_provider_transfers.models import TransferCheck, TransferStatus, VoipbinTransferType
 from airflow_provider_transfers.operators._validation import is_literal
+from airflow_provider_transfers.operators._waiting import TransferWaitMixin
 
 UI_COLOR = "#4a90d9"
 
@@ -48,13 +49,17 @@ class TransferStateError(TransferProviderError):
     """The transfer's derived status does not allow the requested action."""
 
 
-class VoipbinCreateTransferOperator(BaseOperator):
+class VoipbinCreateTransferOperator(TransferWaitMixin, BaseOperator):
     """Start a transfer; return the transfer's JSON (to XCom) for the sensor and the other operators.
 
     :param transfer_type: ``attended`` or ``blind`` (templated).
     :param transferer_call_id: UUID of the answered, bridged call that transfers (templated).
     :param transferee_addresses: list of ``{"type", "target", ...}`` (or JSON text of it, templated).
     :param voipbin_conn_id: connection of type ``voipbin``.
+    :param wait_for_completion: wait until the transfer is ``completed`` or ``failed`` (see
+        ``TransferWaitMixin`` for ``poll_interval``, ``timeout`` and ``deferrable``). An attended transfer
+        completes only when the transferer call hangs up, so waiting on one here lasts until the agent
+        ends the call (or ``VoipbinCompleteTransferOperator`` runs elsewhere).
     """
 
     template_fields: Sequence[str] = ("transfer_type", "transferer_call_id", "transferee_addresses", "voipbin_conn_id")
@@ -90,7 +95,10 @@ class VoipbinCreateTransferOperator(BaseOperator):
             transfer.transferer_call_id,
             transfer.groupcall_id,
         )
-        return transfer.to_xcom()
+        return self.wait_for_transfer(context, transfer.to_xcom())
+
+    def wait_conn_id(self) -> str:
+        return self.voipbin_conn_id
 
 
 class _VoipbinTransferActionOperator(BaseOperator):
