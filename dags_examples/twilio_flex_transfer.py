@@ -1,4 +1,4 @@
-"""Twilio Flex: create a transfer on an Interaction Channel, then update it.
+"""Twilio Flex: create a transfer on an Interaction Channel, update it, then wait until it ends.
 
 Trigger with the interaction and channel to transfer from, e.g.
 ``airflow dags test twilio_flex_transfer --conf '{"interaction_sid": "KD...", "channel_sid": "UO..."}'``.
@@ -14,6 +14,7 @@ from airflow_provider_transfers.operators.twilio_flex import (
     TwilioFlexCreateTransferOperator,
     TwilioFlexUpdateTransferOperator,
 )
+from airflow_provider_transfers.sensors.transfer import TransferStatusSensor
 
 SID = "^{prefix}[0-9a-fA-F]{{32}}$"
 
@@ -42,4 +43,12 @@ with DAG(
         transfer_sid="{{ ti.xcom_pull(task_ids='create_transfer', key='transfer_sid') }}",
         body='{"note": "escalated by {{ dag.dag_id }}"}',
     )
-    create >> update
+    wait = TransferStatusSensor(
+        task_id="wait_for_transfer",
+        conn_id="twilio_flex_default",
+        transfer=create.output,  # the transfer's JSON, as the create operator returned it
+        deferrable=True,  # waits in the triggerer, not in a worker slot
+        poke_interval=2,
+        timeout=10 * 60,
+    )
+    create >> update >> wait

@@ -12,8 +12,8 @@ def _twilio(sandbox: Any) -> Run:
     channel = sandbox.control.create_twilio_interaction()
 
     def summarize(xcom: Any) -> str:
-        created, updated = xcom("create_transfer"), xcom("update_transfer")
-        return f"transfer {created['sid']} created ({created['status']}), updated ({updated['status']})"
+        created, final = xcom("create_transfer"), xcom("wait_for_transfer")
+        return f"transfer {created['sid']} created, updated, waited (deferrable): {final['status']}"
 
     conf = {"interaction_sid": channel["interaction_sid"], "channel_sid": channel["channel_sid"]}
     return Run("twilio_flex_transfer", conf, summarize)

@@ -12,6 +12,7 @@ def test_create_then_update_through_dag_test(
     transfer_sandbox: Any, run_dag: Callable[..., DagRunResult], connection_env: Callable[..., None]
 ) -> None:
     connection_env(transfer_sandbox.connection_env())
+    transfer_sandbox.control.configure(success_rate=1.0, transfer_delay_min_s=0.5, transfer_delay_max_s=1.0)
     channel = transfer_sandbox.control.create_twilio_interaction()
 
     result = run_dag(
@@ -26,6 +27,8 @@ def test_create_then_update_through_dag_test(
     assert updated["sid"] == created["sid"]
     truth = transfer_sandbox.control.transfer(created["sid"])
     assert truth["last_request_body"] == {"note": "escalated by twilio_flex_transfer"}
+    final = result.xcom("wait_for_transfer")
+    assert final["transfer_id"] == created["sid"] and final["status"] == truth["status"] == "completed"
 
 
 def test_bad_templated_sid_fails_the_task_before_any_request(
@@ -35,3 +38,4 @@ def test_bad_templated_sid_fails_the_task_before_any_request(
     result = run_dag("twilio_flex_transfer", conf={"interaction_sid": "KD" + "0" * 32, "channel_sid": "UO" + "0" * 32})
     assert result.task_state("create_transfer") == "failed"  # unknown interaction: 404 from the sandbox
     assert result.task_state("update_transfer") == "upstream_failed"
+    assert result.task_state("wait_for_transfer") == "upstream_failed"
