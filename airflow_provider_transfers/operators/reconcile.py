@@ -25,6 +25,7 @@ from airflow_provider_transfers.reconcile.job import OnInvalid, ReconcileOptions
 from airflow_provider_transfers.reconcile.records import RecordReader, RecordsInput
 from airflow_provider_transfers.reconcile.report import ReportFormatError, read_report
 from airflow_provider_transfers.reconcile.storage import Location, asset_uri, detect_format, to_location
+from airflow_provider_transfers.reconcile.transport import ShardedAsyncTransport
 from airflow_provider_transfers.reconcile.validate import InvalidRecordsError
 
 PathInput = str | os.PathLike[str] | ObjectStoragePath
@@ -141,7 +142,7 @@ class TransferReconciliationOperator(BaseOperator):
             policy["rate_limit"] = self.rate_limit
         if self.rate_burst is not None:
             policy["rate_burst"] = self.rate_burst
-        policy.setdefault("max_connections", max(100, self.max_concurrency))
+        policy.setdefault("max_connections", self.max_concurrency)
         return policy
 
     def options(self) -> ReconcileOptions:
@@ -155,10 +156,16 @@ class TransferReconciliationOperator(BaseOperator):
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
-        reader = RecordReader(self.records, self.records_format)
-        output = to_location(self.output_path)
-        options = self.options()
-        hook = get_transfer_hook(self.conn_id, policy=self._policy())
+        try:
+            reader = RecordReader(self.records, self.records_format)
+            output = to_location(self.output_path)
+            options = self.options()
+            detect_format(output, options.report_format, what="report")
+        except ValueError as exc:  # bad arguments: a retry cannot fix them
+            raise AirflowFailException(str(exc)) from None
+        policy = self._policy()
+        transport = ShardedAsyncTransport(int(policy["max_connections"]))
+        hook = get_transfer_hook(self.conn_id, policy=policy, async_transport=transport)
         try:
             summary = asyncio.run(_run(hook, reader, output, options))
         except InvalidRecordsError as exc:

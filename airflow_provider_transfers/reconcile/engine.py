@@ -1,10 +1,11 @@
 """Concurrent checking with ordered output and bounded memory.
 
 ``ordered_map`` runs ``work`` on items from an iterator with at most ``concurrency`` calls in progress
-and at most ``window`` items started but not yet emitted. Results are emitted strictly in input
-order; only completions ahead of the oldest unfinished item are buffered, so memory is bounded by the
-window, not by the number of items. The window is larger than the concurrency so that one slow item
-(a request waiting out a ``Retry-After``) does not stall the others.
+and at most ``window`` items started but not yet emitted (default ``max(4 * concurrency, 1024)``).
+Results are emitted strictly in input order; only completions ahead of the oldest unfinished item
+are buffered, so memory is bounded by the window, not by the number of items. The window is larger
+than the concurrency so that one slow item (a request waiting out a ``Retry-After``) does not stall
+the others.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
+
+MIN_WINDOW = 1024
+"""Default window floor: a row waiting out a 1 s ``Retry-After`` at 500 req/s must not stall the rest."""
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -33,7 +37,7 @@ async def ordered_map(
     """
     if concurrency < 1:
         raise ValueError("concurrency must be >= 1")
-    limit = max(window or 4 * concurrency, concurrency)
+    limit = max(window or max(4 * concurrency, MIN_WINDOW), concurrency)
     slots = asyncio.Semaphore(concurrency)
 
     async def run(item: T) -> R:

@@ -55,7 +55,7 @@ class ReconcileOptions:
     stale_after: timedelta | None = timedelta(hours=1)
     max_concurrency: int = 50
     window: int | None = None
-    """Rows started but not yet written (default ``4 * max_concurrency``)."""
+    """Rows started but not yet written (default ``max(4 * max_concurrency, 1024)``)."""
     on_invalid: OnInvalid = "fail"
     report_format: str | None = None
     stale_action: StaleAction = field(default_factory=StaleAction)

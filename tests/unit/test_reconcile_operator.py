@@ -49,6 +49,7 @@ def test_arguments_become_options_and_policy() -> None:
     assert options.stale_after is not None and options.stale_after.total_seconds() == 5400
     assert options.stale_action.mode is ActionMode.DRY_RUN and options.stale_action.body == {"status": "failed"}
     assert op._policy() == {"timeout": 2, "rate_limit": 5, "max_connections": 200}
+    assert _op(http_policy={"max_connections": 8})._policy()["max_connections"] == 8
     assert callable(op.dry_run)  # BaseOperator.dry_run stays a method
     with pytest.raises(ValueError, match="on_invalid"):
         _op(on_invalid="ignore")
@@ -86,3 +87,10 @@ def test_invalid_records_fail_the_task_without_retries(monkeypatch: pytest.Monke
     op = _op(records=[{"recorded_status": "completed"}], output_path=str(tmp_path / "r.jsonl"))
     with pytest.raises(AirflowFailException, match=r"record 1: Invalid transfer\['interaction_sid'\]"):
         op.execute({"outlet_events": mock.MagicMock()})  # type: ignore[arg-type]
+
+
+def test_bad_arguments_fail_without_retries(tmp_path: Path) -> None:
+    with pytest.raises(AirflowFailException, match="cannot tell the report format"):
+        _op(output_path=str(tmp_path / "report.json")).execute({})  # type: ignore[arg-type]
+    with pytest.raises(AirflowFailException, match="records text is neither"):
+        _op(records="[not json").execute({})  # type: ignore[arg-type]
