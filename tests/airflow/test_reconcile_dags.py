@@ -68,9 +68,7 @@ def test_voipbin_reconciliation_then_audit(
     assert audited.xcom("reports_to_audit") == [str(report)]
 
 
-def test_audit_dag_fails_on_a_broken_rule(
-    run_dag: Callable[..., DagRunResult], tmp_path: Path
-) -> None:
+def test_audit_dag_fails_on_a_broken_rule(run_dag: Callable[..., DagRunResult], tmp_path: Path) -> None:
     report = tmp_path / "bad.jsonl"
     row = {
         "platform": "voipbin", "transfer_id": "x", "reference": {}, "recorded_status": "completed",
