@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-HOME = ROOT / ".airflow" / "demo"
-OUT = ROOT / "demo-output"
+# Overridable so the test suite can run the demo without touching a developer's own demo output.
+HOME = Path(os.environ.get("TRANSFERS_DEMO_HOME", ROOT / ".airflow" / "demo"))
+OUT = Path(os.environ.get("TRANSFERS_DEMO_OUT", ROOT / "demo-output"))
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Run:
     dag_id: str
     conf: dict[str, Any] = field(default_factory=dict)
     summarize: Callable[[Callable[[str], Any]], str] = lambda xcom: ""
+    label: str = ""
     state: str = "not run"
     seconds: float = 0.0
     summary: str = ""
@@ -97,7 +99,7 @@ def main() -> int:
     from airflow_provider_transfers.sandbox.config import SandboxConfig
     from airflow_provider_transfers.sandbox.server import TransferSandbox
 
-    print(f"==> Airflow home {HOME.relative_to(ROOT)} (SQLite): migrating", flush=True)
+    print(f"==> Airflow home {HOME} (SQLite): migrating", flush=True)
     if _airflow(["db", "migrate"], _airflow_env({}), OUT / "db-migrate.log") != 0:
         print(f"airflow db migrate failed: see {OUT / 'db-migrate.log'}")
         return 1
@@ -108,26 +110,28 @@ def main() -> int:
         env = _airflow_env(sandbox.environ())
         runs = _plan(sandbox)
         for run in runs:
-            print(f"==> airflow dags test {run.dag_id}", flush=True)
+            print(f"==> airflow dags test {run.dag_id} {json.dumps(run.conf)[:100]}", flush=True)
             t0 = time.monotonic()
+            run.label = run.label or run.dag_id
             args = ["dags", "test", run.dag_id, "--conf", json.dumps(run.conf)]
-            code = _airflow(args, env, OUT / f"{run.dag_id}.log")
+            log = OUT / f"{run.label.replace(' ', '_').replace('(', '').replace(')', '')}.log"
+            code = _airflow(args, env, log)
             run.seconds = time.monotonic() - t0
             run.state = "success" if code == 0 else "FAILED"
             run.summary = _safe(run.summarize, _xcom_reader(run.dag_id))
         stats = sandbox.control.stats()
 
-    width = max(len(r.dag_id) for r in runs)
+    width = max(len(r.label) for r in runs)
     print("\nSummary")
     print(f"  {'DAG'.ljust(width)}  state    time   result")
     for run in runs:
-        print(f"  {run.dag_id.ljust(width)}  {run.state:<7}  {run.seconds:4.0f}s  {run.summary}")
-    total = stats.get("total", "?")
-    print(f"\n  sandbox answered {total} requests; logs in {OUT.relative_to(ROOT)}/")
+        print(f"  {run.label.ljust(width)}  {run.state:<7}  {run.seconds:4.0f}s  {run.summary}")
+    total = sum(platform.get("total", 0) for platform in stats.get("platforms", {}).values())
+    print(f"\n  sandbox answered {total} requests; logs in {OUT}/")
     print(f"  total time {time.monotonic() - started:.0f}s")
-    failed = [r.dag_id for r in runs if r.state != "success"]
+    failed = [r.label for r in runs if r.state != "success"]
     if failed:
-        print(f"\nFAILED: {', '.join(failed)} (see {OUT.relative_to(ROOT)}/<dag_id>.log)")
+        print(f"\nFAILED: {', '.join(failed)} (see {OUT}/<dag_id>.log)")
         return 1
     print("\nAll example DAGs succeeded.")
     return 0
