@@ -11,44 +11,25 @@ import re
 import subprocess
 import sys
 import time
-from types import TracebackType
 
 import httpx
 
 from airflow_provider_transfers.sandbox.config import SandboxConfig
 from airflow_provider_transfers.sandbox.control import SandboxControl
-from airflow_provider_transfers.sandbox.credentials import SandboxCredentials, connection_env
-from airflow_provider_transfers.sandbox.server import URL_ENV, ensure_loopback
+from airflow_provider_transfers.sandbox.handle import URL_ENV, SandboxHandle
+from airflow_provider_transfers.sandbox.server import ensure_loopback
 
 _EXPORT = re.compile(r"export (\w+)=(.*)")
 
 
-class SandboxProcess:
+class SandboxProcess(SandboxHandle):
     """``python -m airflow_provider_transfers.sandbox`` as a child process (default credentials)."""
 
     def __init__(self, config: SandboxConfig | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
         ensure_loopback(host)
-        self.config = config or SandboxConfig()
-        self.config.check()
-        self.credentials = SandboxCredentials()
+        super().__init__(config, None)
         self._host, self._port = host, port
         self._proc: subprocess.Popen[str] | None = None
-        self._control: SandboxControl | None = None
-        self.url = ""
-
-    @property
-    def twilio_url(self) -> str:
-        return self.url
-
-    @property
-    def voipbin_url(self) -> str:
-        return f"{self.url}/v1.0"
-
-    @property
-    def control(self) -> SandboxControl:
-        if self._control is None:
-            raise RuntimeError("the sandbox process is not running; call start() or use it as a context manager")
-        return self._control
 
     def start(self, timeout: float = 30.0) -> SandboxProcess:
         if self._proc is not None:
@@ -98,17 +79,3 @@ class SandboxProcess:
             if self._proc.stdout is not None:
                 self._proc.stdout.close()
             self._proc = None
-
-    def connection_env(self) -> dict[str, str]:
-        return connection_env(self.url, self.credentials)
-
-    def environ(self) -> dict[str, str]:
-        return {**self.connection_env(), URL_ENV: self.url}
-
-    def __enter__(self) -> SandboxProcess:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

@@ -6,7 +6,6 @@ import ipaddress
 import socket
 import threading
 import time
-from types import TracebackType
 from typing import Any, TextIO
 
 import uvicorn
@@ -15,8 +14,7 @@ from airflow_provider_transfers.sandbox.app import create_app
 from airflow_provider_transfers.sandbox.config import SandboxConfig
 from airflow_provider_transfers.sandbox.control import SandboxControl
 from airflow_provider_transfers.sandbox.credentials import SandboxCredentials, connection_env
-
-URL_ENV = "TRANSFER_SANDBOX_URL"
+from airflow_provider_transfers.sandbox.handle import URL_ENV, SandboxHandle
 
 
 def ensure_loopback(host: str) -> None:
@@ -58,7 +56,7 @@ def _uvicorn_config(app: Any) -> uvicorn.Config:
     )
 
 
-class TransferSandbox:
+class TransferSandbox(SandboxHandle):
     """Both platform APIs on a free loopback port, in a background thread.
 
     >>> with TransferSandbox() as sandbox:
@@ -74,30 +72,10 @@ class TransferSandbox:
         credentials: SandboxCredentials | None = None,
     ) -> None:
         ensure_loopback(host)
-        self.config = config or SandboxConfig()
-        self.config.check()
-        self.credentials = credentials or SandboxCredentials()
+        super().__init__(config, credentials)
         self._host, self._port = host, port
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
-        self._control: SandboxControl | None = None
-        self.url = ""
-
-    @property
-    def twilio_url(self) -> str:
-        """Host of a ``twilio_flex`` connection."""
-        return self.url
-
-    @property
-    def voipbin_url(self) -> str:
-        """Host of a ``voipbin`` connection (``POST /auth/login`` sits beside it, at ``{url}/auth/login``)."""
-        return f"{self.url}/v1.0"
-
-    @property
-    def control(self) -> SandboxControl:
-        if self._control is None:
-            raise RuntimeError("the sandbox is not running; call start() or use it as a context manager")
-        return self._control
 
     def start(self, timeout: float = 10.0) -> TransferSandbox:
         if self._server is not None:
@@ -128,22 +106,6 @@ class TransferSandbox:
             self._control.close()
         self._sock.close()
         self._server = self._thread = self._control = None
-
-    def connection_env(self) -> dict[str, str]:
-        """``AIRFLOW_CONN_TWILIO_FLEX_DEFAULT`` and ``AIRFLOW_CONN_VOIPBIN_DEFAULT`` for this sandbox."""
-        return connection_env(self.url, self.credentials)
-
-    def environ(self) -> dict[str, str]:
-        """:meth:`connection_env` plus ``TRANSFER_SANDBOX_URL``."""
-        return {**self.connection_env(), URL_ENV: self.url}
-
-    def __enter__(self) -> TransferSandbox:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def export_lines(url: str, credentials: SandboxCredentials) -> list[str]:
