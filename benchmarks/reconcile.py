@@ -35,8 +35,8 @@ from airflow.sdk import Connection
 
 from airflow_provider_transfers.hooks.base import TransferHook
 from airflow_provider_transfers.hooks.registry import hook_for_connection
+from airflow_provider_transfers.http.transport import ShardedAsyncTransport
 from airflow_provider_transfers.reconcile import ReconcileOptions, RecordReader, reconcile
-from airflow_provider_transfers.reconcile.transport import ShardedAsyncTransport
 from airflow_provider_transfers.sandbox import SandboxConfig, SandboxProcess
 from airflow_provider_transfers.sandbox.credentials import twilio_connection
 

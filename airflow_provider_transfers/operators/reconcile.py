@@ -17,6 +17,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_transfers.hooks.base import TransferHook
 from airflow_provider_transfers.hooks.registry import get_transfer_hook
+from airflow_provider_transfers.http.transport import ShardedAsyncTransport
 from airflow_provider_transfers.operators._validation import is_literal
 from airflow_provider_transfers.reconcile.actions import StaleAction
 from airflow_provider_transfers.reconcile.audit import audit_rows, check_limits, format_table
@@ -25,7 +26,6 @@ from airflow_provider_transfers.reconcile.job import OnInvalid, ReconcileOptions
 from airflow_provider_transfers.reconcile.records import RecordReader, RecordsInput
 from airflow_provider_transfers.reconcile.report import ReportFormatError, read_report
 from airflow_provider_transfers.reconcile.storage import Location, asset_uri, detect_format, to_location
-from airflow_provider_transfers.reconcile.transport import ShardedAsyncTransport
 from airflow_provider_transfers.reconcile.validate import InvalidRecordsError
 
 PathInput = str | os.PathLike[str] | ObjectStoragePath

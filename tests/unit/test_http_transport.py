@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_provider_transfers.reconcile.transport import ShardedAsyncTransport
+from airflow_provider_transfers.http.transport import ShardedAsyncTransport
 
 
 def test_shard_sizes() -> None:
