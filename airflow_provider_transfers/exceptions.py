@@ -36,7 +36,8 @@ class TransferTransportError(TransferProviderError):
         self.platform = platform
         self.method = method
         self.path = path
-        super().__init__(f"{platform}: {method} {path} failed without a response: {type(cause).__name__}")
+        self.cause_name = type(cause).__name__
+        super().__init__(f"{platform}: {method} {path} failed without a response: {self.cause_name}")
 
 
 class TransferApiError(TransferProviderError):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import math
 import random
 import sys
@@ -168,6 +169,8 @@ def sdk_loop(sandbox: SandboxProcess, data: Dataset, limit: int | None) -> tuple
         def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
             return super().request(method, url.replace(TWILIO_HOST, sandbox.url), *args, **kwargs)
 
+    # The SDK logs every request at INFO under Airflow's logging set-up; a user's script would not pay that.
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
     creds = sandbox.credentials
     client = Client(creds.twilio_account_sid, creds.twilio_auth_token, http_client=SandboxHttpClient())
     records = [json.loads(line) for line in data.records_path.read_text().splitlines()][:limit]

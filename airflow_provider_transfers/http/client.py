@@ -275,10 +275,15 @@ class ApiClient:
     def _log_retry(self, state: RetryCallState) -> None:
         self.stats["retries"] += 1
         exc = state.outcome.exception() if state.outcome else None
-        what = getattr(exc, "status_code", None) or type(exc).__name__
+        if isinstance(exc, TransferTransportError):
+            what = f"no response ({exc.cause_name})"
+        elif isinstance(exc, TransferApiError):
+            what = str(exc.status_code)
+        else:
+            what = type(exc).__name__
         delay = state.next_action.sleep if state.next_action else 0.0
         log.warning(
-            "%s: request answered %s; retry %d/%d in %.2fs",
+            "%s: request got %s; retry %d/%d in %.2fs",
             self.platform,
             what,
             state.attempt_number,
