@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Self
 import httpx
 from airflow.sdk import BaseHook, Connection
 
+from airflow_provider_transfers.connection_ui import hook_ui_field_behaviour
 from airflow_provider_transfers.exceptions import (
     TransferApiError,
     TransferAuthError,
@@ -49,6 +50,12 @@ class TransferHook(BaseHook, abc.ABC):
     default_conn_name: ClassVar[str]
     hook_name: ClassVar[str]
     default_policy: ClassVar[HttpPolicy] = HttpPolicy()
+    connection_ui: ClassVar[dict[str, Any]]
+    """The connection form's metadata (``connection_ui.py``), also published in ``get_provider_info()``."""
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return hook_ui_field_behaviour(cls.connection_ui)
 
     def __init__(
         self,
@@ -185,17 +192,21 @@ class TransferHook(BaseHook, abc.ABC):
         """Airflow's Test button: one real request, and a message that says *what* is wrong."""
         try:
             return True, self._probe()
-        except TransferAuthError as exc:
-            if exc.status_code == 401:
-                return False, f"Bad credentials: {self.platform} rejected the login/password ({exc.message})"
-            return False, f"Credentials accepted but not allowed here (wrong account?): {exc}"
+        except TransferApiError as exc:
+            return False, self._explain(exc)
         except TransferTransportError as exc:
             api = self._api
             where = api.base_url if api is not None else "the configured host"
             return False, f"Cannot reach {where}: {exc}"
-        except TransferApiError as exc:
-            return False, f"Unexpected answer from {self.platform}: {exc}"
         except TransferProviderError as exc:
             return False, str(exc)
         finally:
             self.close()
+
+    def _explain(self, exc: TransferApiError) -> str:
+        """The Test button's message for an error answer; platforms may word it their own way."""
+        if isinstance(exc, TransferAuthError):
+            if exc.status_code == 401:
+                return f"Bad credentials: {self.platform} rejected the login/password ({exc.message})"
+            return f"Credentials accepted but not allowed here (wrong account?): {exc}"
+        return f"Unexpected answer from {self.platform}: {exc}"

@@ -15,7 +15,7 @@ import httpx
 from airflow.sdk import Connection
 from pydantic import ValidationError
 
-from airflow_provider_transfers.connection_ui import TWILIO_FLEX_UI, hook_ui_field_behaviour
+from airflow_provider_transfers.connection_ui import TWILIO_FLEX_UI
 from airflow_provider_transfers.exceptions import (
     TransferConfigError,
     TransferNotFoundError,
@@ -90,15 +90,12 @@ class TwilioFlexHook(TransferHook):
     default_conn_name = "twilio_flex_default"
     hook_name = "Twilio Flex"
     # Interactions API: 20 requests/s per endpoint per account.
+    connection_ui = TWILIO_FLEX_UI
     default_policy: ClassVar[HttpPolicy] = HttpPolicy(rate_limit=20.0, rate_burst=20)
 
     @staticmethod
     def parse_error(response: httpx.Response) -> dict[str, Any]:
         return parse_twilio_error(response)
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return hook_ui_field_behaviour(TWILIO_FLEX_UI)
 
     # ------------------------------------------------------------------ connection
 

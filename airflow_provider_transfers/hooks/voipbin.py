@@ -17,14 +17,12 @@ import httpx
 from airflow.sdk import Connection
 from pydantic import BaseModel, ValidationError
 
-from airflow_provider_transfers.connection_ui import VOIPBIN_UI, hook_ui_field_behaviour
+from airflow_provider_transfers.connection_ui import VOIPBIN_UI
 from airflow_provider_transfers.exceptions import (
     TransferApiError,
     TransferAuthError,
     TransferConfigError,
-    TransferProviderError,
     TransferServerError,
-    TransferTransportError,
     TransferValidationError,
 )
 from airflow_provider_transfers.hooks.base import ConnectionSettings, TransferHook
@@ -261,15 +259,12 @@ class VoipbinHook(TransferHook):
     default_conn_name = "voipbin_default"
     hook_name = "VoIPbin"
     # Per customer: 16.7 requests/s with a burst of 33.
+    connection_ui = VOIPBIN_UI
     default_policy: ClassVar[HttpPolicy] = HttpPolicy(rate_limit=16.7, rate_burst=33)
 
     @staticmethod
     def parse_error(response: httpx.Response) -> dict[str, Any]:
         return parse_voipbin_error(response)
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return hook_ui_field_behaviour(VOIPBIN_UI)
 
     @classmethod
     def settings_from_connection(cls, conn: Connection) -> ConnectionSettings:
@@ -422,20 +417,6 @@ class VoipbinHook(TransferHook):
         mode = self.settings.details.get("auth_mode")
         who = f"user {self.settings.details.get('username')!r}" if mode == "jwt" else "an access key"
         return f"Connected to VoIPbin at {api.base_url} with {who}"
-
-    def test_connection(self) -> tuple[bool, str]:
-        """One real request; says whether credentials are wrong, not permitted, or the host unreachable."""
-        try:
-            return True, self._probe()
-        except TransferApiError as exc:
-            return False, self._explain(exc)
-        except TransferTransportError as exc:
-            where = self._api.base_url if self._api is not None else "the configured host"
-            return False, f"Cannot reach {where}: {exc}"
-        except TransferProviderError as exc:
-            return False, str(exc)
-        finally:
-            self.close()
 
     def _explain(self, exc: TransferApiError) -> str:
         mode = self._settings.details.get("auth_mode") if self._settings is not None else None
