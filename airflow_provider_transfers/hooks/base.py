@@ -65,8 +65,12 @@ class TransferHook(BaseHook, abc.ABC):
         policy: Mapping[str, Any] | None = None,
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
+        **conn_name: str | None,
     ) -> None:
+        """``conn_id`` may also be passed as the hook's own keyword (``conn_name_attr``), the way Airflow's
+        ``Connection.get_hook`` builds hooks: ``TwilioFlexHook(twilio_flex_conn_id="...")``."""
         super().__init__()
+        conn_id = self._conn_id_argument(conn_id, conn_name)
         self.conn_id = conn_id or self.default_conn_name
         self._connection = connection
         self._policy_overrides = dict(policy or {})
@@ -79,6 +83,19 @@ class TransferHook(BaseHook, abc.ABC):
         self._async_transport = async_transport
         self._api: ApiClient | None = None
         self._settings: ConnectionSettings | None = None
+
+    @classmethod
+    def _conn_id_argument(cls, conn_id: str | None, conn_name: Mapping[str, str | None]) -> str | None:
+        unexpected = sorted(set(conn_name) - {cls.conn_name_attr})
+        if unexpected:
+            raise TypeError(
+                f"{cls.__name__}() got unexpected keyword argument(s) {unexpected}; "
+                f"the connection id is passed as conn_id or {cls.conn_name_attr}"
+            )
+        named = conn_name.get(cls.conn_name_attr)
+        if conn_id is not None and named is not None and named != conn_id:
+            raise TypeError(f"{cls.__name__}() got conn_id={conn_id!r} and {cls.conn_name_attr}={named!r}")
+        return conn_id if conn_id is not None else named
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(conn_id={self.conn_id!r})"

@@ -18,7 +18,6 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_provider_transfers.hooks.base import TransferHook
 from airflow_provider_transfers.hooks.registry import get_transfer_hook
 from airflow_provider_transfers.http.transport import ShardedAsyncTransport
-from airflow_provider_transfers.operators._validation import is_literal
 from airflow_provider_transfers.reconcile.actions import StaleAction
 from airflow_provider_transfers.reconcile.audit import audit_rows, check_limits, format_table
 from airflow_provider_transfers.reconcile.durations import parse_duration
@@ -27,6 +26,7 @@ from airflow_provider_transfers.reconcile.records import RecordReader, RecordsIn
 from airflow_provider_transfers.reconcile.report import ReportFormatError, read_report
 from airflow_provider_transfers.reconcile.storage import Location, asset_uri, detect_format, to_location
 from airflow_provider_transfers.reconcile.validate import InvalidRecordsError
+from airflow_provider_transfers.templating import contains_template
 
 PathInput = str | os.PathLike[str] | ObjectStoragePath
 
@@ -120,7 +120,7 @@ class TransferReconciliationOperator(BaseOperator):
             raise ValueError(f"on_invalid must be 'fail' or 'report'; got {on_invalid!r}")
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1; got {max_concurrency!r}")
-        if is_literal(stale_after) or isinstance(stale_after, timedelta):
+        if not contains_template(stale_after) or isinstance(stale_after, timedelta):
             parse_duration(stale_after)
         self.report_asset = self._asset(report_asset, output_path)
         if self.report_asset is not None and self.report_asset not in self.outlets:
@@ -132,7 +132,7 @@ class TransferReconciliationOperator(BaseOperator):
             return given
         if isinstance(given, str):
             return Asset(uri=given) if "://" in given else Asset(name=given)
-        if isinstance(output_path, str) and not is_literal(output_path):
+        if isinstance(output_path, str) and contains_template(output_path):
             return None
         return report_asset_for(output_path)
 

@@ -8,8 +8,8 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 
 from airflow_provider_transfers.hooks.twilio_flex import TwilioFlexHook, normalize_body, validate_sid
-from airflow_provider_transfers.operators._validation import check_if_literal
 from airflow_provider_transfers.operators._waiting import TransferWaitMixin
+from airflow_provider_transfers.templating import check_if_literal
 
 
 class TwilioFlexCreateTransferOperator(BaseOperator):

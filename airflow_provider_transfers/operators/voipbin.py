@@ -9,7 +9,7 @@ failed) transfer is reported and left alone, while the opposite outcome fails th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context, XComArg
@@ -24,25 +24,10 @@ from airflow_provider_transfers.hooks.voipbin import (
     validate_uuid,
 )
 from airflow_provider_transfers.models import TransferCheck, TransferStatus, VoipbinTransferType
-from airflow_provider_transfers.operators._validation import is_literal
 from airflow_provider_transfers.operators._waiting import TransferWaitMixin
+from airflow_provider_transfers.templating import check_if_literal
 
 UI_COLOR = "#4a90d9"
-
-
-def _fully_literal(value: Any) -> bool:
-    """Literal all the way down: a list of address dicts may hide a ``{{ template }}`` in one target."""
-    if isinstance(value, dict):
-        return all(_fully_literal(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return all(_fully_literal(v) for v in value)
-    return is_literal(value)
-
-
-def check_if_literal(value: Any, check: Callable[[Any], Any]) -> None:
-    """Check ``value`` at DAG parse time unless some part of it is rendered later."""
-    if _fully_literal(value):
-        check(value)
 
 
 class TransferStateError(TransferProviderError):

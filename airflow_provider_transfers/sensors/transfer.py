@@ -24,7 +24,7 @@ from airflow.sdk.exceptions import (
 from airflow_provider_transfers.exceptions import TransferProviderError, TransferValidationError
 from airflow_provider_transfers.hooks.base import TransferHook
 from airflow_provider_transfers.hooks.registry import get_transfer_hook
-from airflow_provider_transfers.operators._validation import is_literal
+from airflow_provider_transfers.templating import check_if_literal
 from airflow_provider_transfers.triggers._wait import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
@@ -91,8 +91,7 @@ class TransferStatusSensor(BaseSensorOperator):
             raise ValueError(f"max_consecutive_errors must be >= 1; got {max_consecutive_errors!r}")
         self.max_consecutive_errors = max_consecutive_errors
         self.policy = dict(policy or {})
-        if is_literal(transfer):
-            validate_for_any_platform(parse_transfers(transfer)[0])
+        check_if_literal(transfer, lambda value: validate_for_any_platform(parse_transfers(value)[0]))
         self._state: WaitState | None = None
 
     # ------------------------------------------------------------------ poke / reschedule
