@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import json
 import logging
 import re
@@ -108,7 +109,9 @@ class JwtAuth(httpx.Auth):
     """Username/password login for a JWT sent as ``Authorization: Bearer``; cached, renewed, retried on 401.
 
     One instance serves every request of a hook. Concurrent requests share one login: threads through
-    a lock, coroutines through one ``asyncio.Lock`` per event loop.
+    a lock, coroutines through one ``asyncio.Lock`` per event loop. A refused login is remembered: every
+    later request fails with the same error without trying again, so a reconciliation of thousands of
+    rows makes one failed login, not one per row (which could lock the account).
     """
 
     def __init__(
@@ -128,6 +131,7 @@ class JwtAuth(httpx.Auth):
         self._clock = clock
         self._renew_margin = renew_margin
         self._token: _Token | None = None
+        self._refused: TransferAuthError | None = None
         self._lock = threading.Lock()
         self._alocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
         self.logins = 0
@@ -138,6 +142,8 @@ class JwtAuth(httpx.Auth):
     # ------------------------------------------------------------------ token state
 
     def _valid_token(self) -> _Token | None:
+        if self._refused is not None:
+            raise copy.copy(self._refused)
         token = self._token
         if token is None or self._clock() >= token.renew_at:
             return None
@@ -155,7 +161,10 @@ class JwtAuth(httpx.Auth):
         """Turn the login response into a cached token, or raise (never showing the password)."""
         self.logins += 1
         if not response.is_success:
-            raise self._login_error(response)
+            error = self._login_error(response)
+            if isinstance(error, TransferAuthError):
+                self._refused = error
+            raise error
         body = json_error_fields(response)
         value = body.get("token") if isinstance(body, dict) else None
         if not isinstance(value, str) or not value:

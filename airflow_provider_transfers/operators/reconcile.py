@@ -21,7 +21,7 @@ from airflow_provider_transfers.http.transport import ShardedAsyncTransport
 from airflow_provider_transfers.reconcile.actions import StaleAction
 from airflow_provider_transfers.reconcile.audit import audit_rows, check_limits, format_table
 from airflow_provider_transfers.reconcile.durations import parse_duration
-from airflow_provider_transfers.reconcile.job import OnInvalid, ReconcileOptions, reconcile
+from airflow_provider_transfers.reconcile.job import OnInvalid, ReconcileOptions, ReconciliationStoppedError, reconcile
 from airflow_provider_transfers.reconcile.records import RecordReader, RecordsInput
 from airflow_provider_transfers.reconcile.report import ReportFormatError, read_report
 from airflow_provider_transfers.reconcile.storage import Location, asset_uri, detect_format, to_location
@@ -168,7 +168,7 @@ class TransferReconciliationOperator(BaseOperator):
         hook = get_transfer_hook(self.conn_id, policy=policy, async_transport=transport)
         try:
             summary = asyncio.run(_run(hook, reader, output, options))
-        except InvalidRecordsError as exc:
+        except (InvalidRecordsError, ReconciliationStoppedError) as exc:
             raise AirflowFailException(str(exc)) from None
         finally:
             hook.close()

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from airflow_provider_transfers.exceptions import TransferConfigError
+from airflow_provider_transfers.exceptions import TransferAuthError, TransferConfigError
 from airflow_provider_transfers.hooks.twilio_flex import TwilioFlexHook, normalize_body
 from airflow_provider_transfers.hooks.voipbin import VoipbinHook
 from airflow_provider_transfers.reconcile.classify import redact
@@ -59,6 +59,8 @@ class StaleAction:
                 return f"planned: would {what}"
             try:
                 updated = await hook.aupdate_transfer(ref["interaction_sid"], ref["channel_sid"], ref["sid"], self.body)
+            except TransferAuthError:
+                raise
             except Exception as exc:
                 return redact(f"failed: {what}: {exc}", secrets)
             return f"done: updated {ref['sid']}; status now {updated.status.value}"
@@ -68,6 +70,8 @@ class StaleAction:
                 return f"planned: would {what}"
             try:
                 groupcall = await hook.ahangup_groupcall(ref["groupcall_id"])
+            except TransferAuthError:
+                raise
             except Exception as exc:
                 return redact(f"failed: {what}: {exc}", secrets)
             status = groupcall.status.value if groupcall.status else "unknown"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal, Protocol
 
-from airflow_provider_transfers.exceptions import TransferNotFoundError
+from airflow_provider_transfers.exceptions import TransferAuthError, TransferNotFoundError, TransferProviderError
 from airflow_provider_transfers.hooks.base import TransferHook
 from airflow_provider_transfers.models import TransferCheck
 from airflow_provider_transfers.reconcile.actions import ActionMode, StaleAction
@@ -37,6 +37,30 @@ log = logging.getLogger(__name__)
 
 OnInvalid = Literal["fail", "report"]
 PROGRESS_EVERY_S = 30.0
+
+
+class ReconciliationStoppedError(TransferProviderError):
+    """The platform refused the connection's credentials: no later row can succeed, so the run stops.
+
+    Rows checked before the refusal stay in the checkpoint; a rerun after fixing the connection resumes
+    after them.
+    """
+
+    def __init__(self, conn_id: str | None, platform: str, cause: TransferAuthError, kept: int) -> None:
+        self.conn_id = conn_id
+        self.cause = cause
+        who = f"connection {conn_id!r}" if conn_id else "the connection"
+        what = "permission denied (403)" if cause.status_code == 403 else "credentials refused"
+        fix = (
+            "give its credentials access to this account and these transfers"
+            if cause.status_code == 403
+            else "fix its login/password (or access key) in Admin > Connections"
+        )
+        super().__init__(
+            f"Reconciliation stopped at the first authentication failure: {platform} answered {what} for {who} "
+            f"({cause}). Every later row would fail the same way, so none was checked. To fix: {fix}, then "
+            f"rerun; the {kept} row(s) already checked are kept and the rerun resumes after them."
+        )
 
 
 class CheckingHook(Protocol):
@@ -99,23 +123,27 @@ async def reconcile(
         secrets = tuple(hook.settings.secrets)
     checker = _Checker(hook, options, secrets)
     progress = _Progress(tally)
-    with checkpoint.append() as fh:
+    try:
+        with checkpoint.append() as fh:
 
-        def emit(rows: list[ReportRow]) -> None:
-            fh.write("".join(row_text(r.to_dict(), fmt) for r in rows))
-            fh.flush()
-            for r in rows:
-                tally.add(r.cls.value, r.action)
-            progress.maybe_log()
+            def emit(rows: list[ReportRow]) -> None:
+                fh.write("".join(row_text(r.to_dict(), fmt) for r in rows))
+                fh.flush()
+                for r in rows:
+                    tally.add(r.cls.value, r.action)
+                progress.maybe_log()
 
-        await ordered_map(
-            _pending(hook, reader, resumed),
-            checker,
-            emit,
-            concurrency=options.max_concurrency,
-            window=options.window,
-        )
+            await ordered_map(
+                _pending(hook, reader, resumed),
+                checker,
+                emit,
+                concurrency=options.max_concurrency,
+                window=options.window,
+            )
+    except TransferAuthError as exc:
+        raise ReconciliationStoppedError(getattr(hook, "conn_id", None), hook.platform, exc, tally.rows) from exc
     checkpoint.commit()
+
     summary: dict[str, Any] = {
         **tally.counts(),
         "report": str(output),
@@ -180,6 +208,8 @@ class _Checker:
             return unchecked(rec, self.platform, RowClass.ERROR, f"invalid record: {rec.invalid}")
         try:
             check = await self.hook.acheck_transfer(rec.transfer)
+        except TransferAuthError:
+            raise  # the connection is refused: stop the run (ReconciliationStoppedError), not one row
         except TransferNotFoundError as exc:
             return unchecked(rec, self.platform, RowClass.NOT_FOUND, redact(str(exc), self.secrets))
         except Exception as exc:

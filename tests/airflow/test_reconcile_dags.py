@@ -77,3 +77,23 @@ def test_audit_dag_fails_on_a_broken_rule(run_dag: Callable[..., DagRunResult], 
     report.write_text(json.dumps({"row": 1, **row}) + "\n")
     result = run_dag("audit_transfers", conf={"report_path": str(report)})
     assert result.state == "failed"
+
+
+def test_reconciliation_dag_with_a_refused_password_fails_after_one_login(
+    transfer_sandbox: Any, run_dag: Callable[..., DagRunResult], connection_env: Callable[..., None], tmp_path: Path
+) -> None:
+    """The example DAG sets ``retries=2``; a refused credential fails the task at once, without retries."""
+    wrong = {"conn_type": "voipbin", "host": transfer_sandbox.voipbin_url, "login": "sandbox", "password": "nope-nope"}
+    connection_env({"AIRFLOW_CONN_VOIPBIN_DEFAULT": json.dumps(wrong)})
+    transfers = transfer_sandbox.control.seed("voipbin", 30, outcome="completed", delay_s=0)
+    records, report = tmp_path / "records.jsonl", tmp_path / "voipbin.jsonl"
+    fields = ("id", "type", "groupcall_id", "transferer_call_id")
+    _write_records(records, [{k: t[k] for k in fields} for t in transfers], "completed")
+
+    result = run_dag("reconcile_voipbin", conf={"records_path": str(records), "report_path": str(report)})
+
+    assert result.state == "failed" and result.task_state("reconcile") == "failed"
+    endpoints = transfer_sandbox.control.stats()["platforms"]["voipbin"]["endpoints"]
+    logins = sum(n for name, outcomes in endpoints.items() if "login" in name for n in outcomes.values())
+    assert logins == 1, endpoints
+    assert not report.exists()
