@@ -110,11 +110,10 @@ class VoipbinAdapter:
         return config.voipbin_rate, config.voipbin_burst
 
     def too_many_requests(self, retry_after: int | None) -> Reply:
-        """bin-api-manager/lib/middleware/customer_ratelimit_test.go:239-286: ``limited_by: customer``."""
+        """bin-api-manager/lib/middleware/customer_ratelimit.go:237-244: ``limited_by: customer``."""
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-        return voipbin_error(
-            429, "RATE_LIMIT_EXCEEDED", "Too many requests.", headers, details=[{"limited_by": "customer"}]
-        )
+        message = "Too many requests. Please try again later."
+        return voipbin_error(429, "RATE_LIMIT_EXCEEDED", message, headers, details=[{"limited_by": "customer"}])
 
     def internal_error(self) -> Reply:
         return voipbin_error(500, "INTERNAL", "An internal error occurred.")
