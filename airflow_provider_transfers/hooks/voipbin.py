@@ -186,9 +186,10 @@ def _hint(response: httpx.Response, reason: str | None) -> str | None:
     request = _request_of(response)
     path = request.url.path if request is not None else ""
     creating = request is not None and request.method == "POST" and path.endswith("/transfers")
-    # Every transfer-manager refusal reaches the API as a 500 (bin-api-manager/server/transfers.go:61-65
-    # passes the RPC error to abortWithServiceError); deployments before the April 2026 error rework
-    # answered some of them 409, and older clients documented a CALL_STATE_INVALID reason.
+    # Every transfer-manager refusal reaches the API as a 500 (voipbin/monorepo 2bf22fa4: bin-transfer-manager/
+    # pkg/listenhandler/v1_transfers.go:28-32, bin-api-manager/server/transfers.go:61-65). A 409 (an RPC
+    # conflict: FAILED_PRECONDITION STATE_INVALID, server/error_translate.go:85-86) or the CALL_STATE_INVALID
+    # reason older deployments were documented with get the same hint.
     if reason == "CALL_STATE_INVALID" or (creating and response.status_code in (409, 500)):
         return CALL_STATE_HINT
     if response.status_code == 404 and re.search(r"/(groupcalls|calls)/[^/]+$", path):
