@@ -88,7 +88,10 @@ class TwilioTransfer(_PlatformModel):
 
 
 def _parse_voipbin_timestamp(value: Any) -> datetime | None:
-    """VoIPbin says "not deleted" three ways: the 9999-01-01 sentinel, ``null`` (since 2026) or no key."""
+    """Both wire forms: RFC 3339 (``2020-09-20T03:23:21.995Z``, since February 2026) and the older
+    ``2006-01-02 15:04:05.000000`` (UTC, no zone). "Unset" arrives as no key (calls and groupcalls,
+    ``omitempty``), ``null`` (transfers, since February 2026), ``""`` or the 9999-01-01 sentinel (before).
+    """
     if isinstance(value, str) and value.startswith(VOIPBIN_NOT_DELETED_SENTINEL):
         return None
     return _parse_datetime(value)
@@ -102,6 +105,14 @@ def _nil_uuid_to_none(value: Any) -> Any:
 
 
 OptionalId = Annotated[str | None, BeforeValidator(_nil_uuid_to_none)]
+
+
+def _null_to_empty(value: Any) -> Any:
+    return [] if value is None else value
+
+
+OptionalList = BeforeValidator(_null_to_empty)
+"""Go marshals a nil slice as ``null`` (``transferee_addresses`` of a transfer) or omits it."""
 
 
 class VoipbinTransferType(StrEnum):
@@ -163,7 +174,7 @@ class VoipbinTransfer(_PlatformModel):
     customer_id: str | None = None
     type: VoipbinTransferType
     transferer_call_id: str
-    transferee_addresses: list[Address] = Field(default_factory=list)
+    transferee_addresses: Annotated[list[Address], OptionalList] = Field(default_factory=list)
     transferee_call_id: OptionalId = None
     groupcall_id: OptionalId = None
     confbridge_id: OptionalId = None
@@ -211,7 +222,7 @@ class VoipbinGroupcall(_PlatformModel):
     id: str
     status: VoipbinGroupcallStatus | None = None
     answer_call_id: OptionalId = None
-    call_ids: list[str] = Field(default_factory=list)
+    call_ids: Annotated[list[str], OptionalList] = Field(default_factory=list)
     master_call_id: OptionalId = None
     tm_create: VoipbinTimestamp = None
     tm_update: VoipbinTimestamp = None

@@ -41,7 +41,7 @@ from airflow_provider_transfers.models import (
     VoipbinTransfer,
     VoipbinTransferType,
 )
-from airflow_provider_transfers.voipbin_status import derive_voipbin_status, needs_transferer_call
+from airflow_provider_transfers.voipbin_status import derive_voipbin_status, needs_answer_call, needs_transferer_call
 
 DEFAULT_BASE_URL = "https://api.voipbin.net/v1.0"
 API_VERSION_PATH = "/v1.0"
@@ -53,8 +53,9 @@ BARE_400_HINT = (
     "or expired access key, or a wrong username/password"
 )
 CALL_STATE_HINT = (
-    "The transferer call must be answered, bridged to the caller and in status 'progressing' "
-    "(GET /calls/{id}) before a transfer can start"
+    "VoIPbin's transfer manager refused the transfer: the transferer call must be answered (status "
+    "'progressing', GET /calls/{id}) and in a conference with the caller, and transfer_type must be "
+    "'attended' or 'blind'. A create is not retried after a 500: a second POST could start a second transfer"
 )
 NOT_FOUND_HINT = "VoIPbin keeps transfers and their groupcalls for 24 hours; an older transfer can no longer be checked"
 _VERSION_SEGMENT = re.compile(r"/v\d+(\.\d+)*$")
@@ -184,10 +185,13 @@ def _request_of(response: httpx.Response) -> httpx.Request | None:
 def _hint(response: httpx.Response, reason: str | None) -> str | None:
     request = _request_of(response)
     path = request.url.path if request is not None else ""
-    if reason == "CALL_STATE_INVALID":
+    creating = request is not None and request.method == "POST" and path.endswith("/transfers")
+    # Every transfer-manager refusal reaches the API as a 500 (voipbin/monorepo 2bf22fa4: bin-transfer-manager/
+    # pkg/listenhandler/v1_transfers.go:28-32, bin-api-manager/server/transfers.go:61-65). A 409 (an RPC
+    # conflict: FAILED_PRECONDITION STATE_INVALID, server/error_translate.go:85-86) or the CALL_STATE_INVALID
+    # reason older deployments were documented with get the same hint.
+    if reason == "CALL_STATE_INVALID" or (creating and response.status_code in (409, 500)):
         return CALL_STATE_HINT
-    if response.status_code == 500 and request is not None and request.method == "POST" and path.endswith("/transfers"):
-        return f"VoIPbin's transfer manager answers 500 when the transferer call is not ready. {CALL_STATE_HINT}"
     if response.status_code == 404 and re.search(r"/(groupcalls|calls)/[^/]+$", path):
         return NOT_FOUND_HINT
     return None
@@ -379,8 +383,10 @@ class VoipbinHook(TransferHook):
         return transfer_ref(transfer).id
 
     @staticmethod
-    def _check(ref: TransferRef, groupcall: VoipbinGroupcall, call: VoipbinCall | None) -> TransferCheck:
-        derived = derive_voipbin_status(ref.type, groupcall, call)
+    def _check(
+        ref: TransferRef, groupcall: VoipbinGroupcall, call: VoipbinCall | None, answer: VoipbinCall | None = None
+    ) -> TransferCheck:
+        derived = derive_voipbin_status(ref.type, groupcall, call, answer)
         return TransferCheck(
             platform="voipbin",
             transfer_id=ref.id,
@@ -390,7 +396,8 @@ class VoipbinHook(TransferHook):
         )
 
     def check_transfer(self, transfer: Mapping[str, Any]) -> TransferCheck:
-        """Derive the status: 1 request for a blind transfer, 2 for an attended one.
+        """Derive the status: 1 request for a blind transfer, 2 for an attended one (3 once the agent
+        hung up after an answer: the answering call's timestamps then decide, see ``voipbin_status``).
 
         An attended transfer reads the transferer call *before* the groupcall. An answer, once set,
         never goes away, so a groupcall read afterwards that is still unanswered proves the hang-up came
@@ -400,13 +407,19 @@ class VoipbinHook(TransferHook):
         ref = transfer_ref(transfer)
         call = self.get_call(ref.transferer_call_id) if needs_transferer_call(ref.type) else None
         groupcall = self.get_groupcall(ref.groupcall_id)
-        return self._check(ref, groupcall, call)
+        answer = None
+        if needs_answer_call(ref.type, groupcall, call) and groupcall.answer_call_id is not None:
+            answer = self.get_call(groupcall.answer_call_id)
+        return self._check(ref, groupcall, call, answer)
 
     async def acheck_transfer(self, transfer: Mapping[str, Any]) -> TransferCheck:
         ref = transfer_ref(transfer)
         call = await self.aget_call(ref.transferer_call_id) if needs_transferer_call(ref.type) else None
         groupcall = await self.aget_groupcall(ref.groupcall_id)
-        return self._check(ref, groupcall, call)
+        answer = None
+        if needs_answer_call(ref.type, groupcall, call) and groupcall.answer_call_id is not None:
+            answer = await self.aget_call(groupcall.answer_call_id)
+        return self._check(ref, groupcall, call, answer)
 
     # ------------------------------------------------------------------ connection test
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_transfers.sandbox.config import DELETED_STYLES, SandboxConfig
+from airflow_provider_transfers.sandbox.config import DELETED_STYLES, VOIPBIN_WIRES, SandboxConfig
 from airflow_provider_transfers.sandbox.server import ensure_loopback, serve_forever
 
 DEFAULT_SPEC_DIR = Path("tests") / "contract" / "specs"
@@ -46,7 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
         default="1-3",
         help="seconds until a transfer resolves, drawn uniformly from MIN-MAX (default 1-3)",
     )
-    parser.add_argument("--deleted-style", choices=DELETED_STYLES, default="null", help="VoIPbin unset tm_*")
+    parser.add_argument(
+        "--voipbin-wire",
+        choices=VOIPBIN_WIRES,
+        default=None,
+        help="VoIPbin wire format: 'current' (RFC 3339, the server since February 2026; default) or 'legacy' "
+        "(2006-01-02 15:04:05.000000 timestamps, the 9999-01-01 sentinel, an empty 401 without credentials)",
+    )
+    parser.add_argument(
+        "--deleted-style", choices=DELETED_STYLES, default="sentinel", help="legacy wire: unset VoIPbin tm_*"
+    )
     parser.add_argument("--validate", action="store_true", help="validate responses against --spec-dir")
     parser.add_argument(
         "--spec-dir", default=None, help="directory with the OpenAPI files (default: ./tests/contract/specs)"
@@ -73,6 +82,8 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         "transfer_delay_max_s": float(high or low),
         "deleted_style": args.deleted_style,
     }
+    if args.voipbin_wire:
+        changes["voipbin_wire"] = args.voipbin_wire
     if args.validate:
         changes["validate_responses"] = True
     if args.spec_dir:

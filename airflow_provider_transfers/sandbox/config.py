@@ -18,6 +18,10 @@ PLATFORMS = (TWILIO, VOIPBIN)
 
 FAULT_KINDS = ("429", "500", "502", "503", "reset", "slow", "malformed")
 DELETED_STYLES = ("null", "sentinel", "absent")
+VOIPBIN_WIRES = ("current", "legacy")
+"""``current``: the server since February 2026 (RFC 3339, ``omitempty``, the April 2026 error envelope);
+``legacy``: the wire form before (``2006-01-02 15:04:05.000000``, unset times per ``deleted_style``,
+an empty-bodied 401 without credentials)."""
 
 _PLATFORM_ALIASES = {"twilio": TWILIO, "twilio_flex": TWILIO, "flex": TWILIO, "voipbin": VOIPBIN}
 
@@ -55,8 +59,11 @@ class SandboxConfig:
     """VoIPbin: how long a hung-up call stays ``terminating``/``canceling`` before ``hangup``."""
     jwt_lifetime_s: float = 7 * 24 * 3600.0
     """VoIPbin: lifetime of tokens issued by ``POST /auth/login``."""
-    deleted_style: str = "null"
-    """VoIPbin rendering of unset ``tm_*`` timestamps: ``null``, ``sentinel`` (9999-01-01...) or ``absent``."""
+    voipbin_wire: str = "current"
+    """VoIPbin wire format: ``current`` or ``legacy`` (see ``VOIPBIN_WIRES``)."""
+    deleted_style: str = "sentinel"
+    """Legacy wire only: unset ``tm_*`` timestamps as ``sentinel`` (9999-01-01..., the database default),
+    ``null`` or ``absent``. The current wire omits them (calls, groupcalls) or sends ``null`` (transfers)."""
     validate_responses: bool = False
     """Validate platform responses against the OpenAPI files in ``spec_dir`` (see ``spec_validation``)."""
     spec_dir: str | None = None
@@ -68,6 +75,8 @@ class SandboxConfig:
             raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {', '.join(FAULT_KINDS)}")
         if any(rate < 0 for rate in self.faults.values()) or sum(self.faults.values()) > 1.0 + 1e-9:
             raise ValueError("fault rates must be >= 0 and sum to at most 1")
+        if self.voipbin_wire not in VOIPBIN_WIRES:
+            raise ValueError(f"voipbin_wire must be one of {', '.join(VOIPBIN_WIRES)}")
         if self.deleted_style not in DELETED_STYLES:
             raise ValueError(f"deleted_style must be one of {', '.join(DELETED_STYLES)}")
         if not 0.0 <= self.success_rate <= 1.0:
@@ -110,8 +119,11 @@ class SandboxConfig:
 
     @classmethod
     def from_env(cls, **overrides: Any) -> SandboxConfig:
-        """Defaults plus ``TRANSFER_SANDBOX_VALIDATE`` / ``TRANSFER_SANDBOX_SPEC_DIR`` from the environment."""
+        """Defaults plus ``TRANSFER_SANDBOX_VALIDATE`` / ``TRANSFER_SANDBOX_SPEC_DIR`` /
+        ``TRANSFER_SANDBOX_VOIPBIN_WIRE`` from the environment."""
         env: dict[str, Any] = {}
+        if os.environ.get("TRANSFER_SANDBOX_VOIPBIN_WIRE"):
+            env["voipbin_wire"] = os.environ["TRANSFER_SANDBOX_VOIPBIN_WIRE"].strip().lower()
         if os.environ.get("TRANSFER_SANDBOX_VALIDATE", "").strip().lower() in ("1", "true", "yes", "on"):
             env["validate_responses"] = True
         if os.environ.get("TRANSFER_SANDBOX_SPEC_DIR"):

@@ -74,6 +74,12 @@ class SandboxControl:
         )
         return result
 
+    def voipbin_event(self, transfer_id: str, event: str) -> dict[str, Any]:
+        """VoIPbin: ``answer``, ``no_answer``, ``transferee_hangup``, ``transferer_hangup`` or ``cancel``
+        now; returns the transfer's ground truth afterwards."""
+        result: dict[str, Any] = self._call("POST", f"/transfers/{transfer_id}/events", {"event": event})
+        return result
+
     def transfer(self, transfer_id: str) -> dict[str, Any]:
         """Ground truth: ``status`` (true/derived), ``last_request_body`` and related resources."""
         result: dict[str, Any] = self._call("GET", f"/transfers/{transfer_id}")

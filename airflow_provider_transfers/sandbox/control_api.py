@@ -18,6 +18,7 @@ from airflow_provider_transfers.sandbox.pipeline import state_of
 from airflow_provider_transfers.sandbox.state import SandboxState
 from airflow_provider_transfers.sandbox.twilio_state import TRANSFER_TYPES as TWILIO_TYPES
 from airflow_provider_transfers.sandbox.twilio_state import TransferConflict as TwilioConflict
+from airflow_provider_transfers.sandbox.voipbin_state import EVENTS as VOIPBIN_EVENTS
 from airflow_provider_transfers.sandbox.voipbin_state import TRANSFER_TYPES as VOIPBIN_TYPES
 from airflow_provider_transfers.sandbox.voipbin_state import TransferConflict as VoipbinConflict
 
@@ -208,6 +209,8 @@ def transfer_truth(request: Request, state: SandboxState, body: dict[str, Any]) 
             "platform": VOIPBIN,
             "id": transfer_id,
             "status": state.voipbin.derived_status(voipbin),
+            "decided_by": voipbin.decided_by or None,
+            "history": [{"event": event, "status": status} for event, status in voipbin.history],
             "transfer": state.voipbin.render_transfer(voipbin),
             "groupcall": state.voipbin.render_groupcall(groupcall),
             "transferer_call": state.voipbin.render_call(state.voipbin.calls[voipbin.transferer_call_id]),
@@ -235,6 +238,28 @@ def force_outcome(request: Request, state: SandboxState, body: dict[str, Any]) -
         raise ControlError(409, str(exc)) from None
     state.advance()
     return {**transfer_truth(request, state, body), "forced_outcome": outcome, "delay_s": delay}
+
+
+def transfer_event(request: Request, state: SandboxState, body: dict[str, Any]) -> Any:
+    """VoIPbin: drive one lifecycle event now, ``{"event": "answer" | "no_answer" | "transferee_hangup" |
+    "transferer_hangup" | "cancel"}``; 409 when it cannot happen in the transfer's current state.
+
+    ``cancel`` hangs the groupcall up as ``POST /groupcalls/{id}/hangup`` does (``hangingup`` now,
+    ``hangup`` after ``groupcall_hangingup_s``: advance the clock to finish it)."""
+    transfer_id = request.path_params["transfer_id"]
+    transfer = state.voipbin.transfers.get(transfer_id)
+    if transfer is None:
+        raise ControlError(404, f"no VoIPbin transfer {transfer_id}")
+    event = body.get("event")
+    if event not in VOIPBIN_EVENTS:
+        raise ControlError(400, f"event must be one of {', '.join(VOIPBIN_EVENTS)}")
+    try:
+        state.voipbin.event(transfer, str(event))
+    except VoipbinConflict as exc:
+        raise ControlError(409, str(exc)) from None
+    state.advance()
+    state.voipbin.record(transfer, str(event))
+    return transfer_truth(request, state, body)
 
 
 def stats(request: Request, state: SandboxState, body: dict[str, Any]) -> Any:
@@ -280,6 +305,7 @@ def routes() -> list[Route]:
         _route("POST", "/seed", seed),
         _route("GET", "/transfers/{transfer_id}", transfer_truth),
         _route("POST", "/transfers/{transfer_id}/outcome", force_outcome),
+        _route("POST", "/transfers/{transfer_id}/events", transfer_event),
         _route("GET", "/stats", stats),
         _route("GET", "/violations", violations),
         _route("DELETE", "/violations", clear_violations),

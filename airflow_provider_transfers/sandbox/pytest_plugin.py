@@ -10,6 +10,11 @@ Response validation: on when the OpenAPI files are found, in ``TRANSFER_SANDBOX_
 ``<rootdir>/tests/contract/specs``; ``TRANSFER_SANDBOX_VALIDATE=0`` turns it off, ``=1`` demands it.
 A test during which the sandbox sent a response violating the contract fails at teardown.
 
+VoIPbin wire format: ``--voipbin-wire=legacy`` (or ``TRANSFER_SANDBOX_VOIPBIN_WIRE=legacy``) starts the
+session's sandbox speaking VoIPbin's pre-2026 form; a single test switches with
+``transfer_sandbox.control.configure(voipbin_wire="legacy")`` (the reset before the next test restores
+the session's setting).
+
 Importing this module is cheap (it is loaded into every pytest run of an environment where the
 provider is installed); the server modules load when a fixture is first used.
 """
@@ -30,6 +35,15 @@ if TYPE_CHECKING:
 SPEC_SUBDIR = Path("tests") / "contract" / "specs"
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--voipbin-wire",
+        choices=("current", "legacy"),
+        default=None,
+        help="VoIPbin wire format of the transfer sandbox (default: current, or TRANSFER_SANDBOX_VOIPBIN_WIRE)",
+    )
 
 
 def find_spec_dir(rootdir: Path) -> str | None:
@@ -64,7 +78,13 @@ def transfer_sandbox_server(request: pytest.FixtureRequest) -> Iterator[Transfer
 
     spec_dir = find_spec_dir(Path(request.config.rootpath))
     validate = _validation_wanted(spec_dir)
-    config = SandboxConfig(validate_responses=validate, spec_dir=spec_dir if validate else None)
+    wire = request.config.getoption("--voipbin-wire", default=None) or os.environ.get(
+        "TRANSFER_SANDBOX_VOIPBIN_WIRE", "current"
+    )
+    config = SandboxConfig(
+        validate_responses=validate, spec_dir=spec_dir if validate else None, voipbin_wire=str(wire).strip().lower()
+    )
+    config.check()
     with TransferSandbox(config) as sandbox:
         yield sandbox
 

@@ -6,7 +6,9 @@ The spec files are data of the repository (``tests/contract/specs``), not of the
 
 Only operations the spec declares are checked (``/v1/Configuration`` and ``/auth/login`` are not in the
 spec subsets). Fault-injected replies emulate infrastructure outside the contract and are not checked.
-Known deviations of the real platforms are allowed explicitly in :data:`ALLOWED_DEVIATIONS`.
+Known deviations of the real platforms as they are today are allowed explicitly in
+:data:`ALLOWED_DEVIATIONS`, each with the server source line it comes from; those of VoIPbin's pre-2026
+wire form (:data:`LEGACY_DEVIATIONS`) only while the sandbox speaks it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ TWILIO_SPEC_FILE = "twilio_flex_v1_interactions.json"
 VOIPBIN_SPEC_FILE = "voipbin_v1_transfers.yaml"
 VOIPBIN_PREFIX = "/v1.0"
 
-_VOIPBIN_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$")
 _NO_BODY: Any = object()
 
 
@@ -63,6 +64,10 @@ def _is_time_field(f: Finding) -> bool:
     return f.field.startswith("tm_")
 
 
+def _is_transfer_time(f: Finding) -> bool:
+    return f.template.endswith("/transfers") and f.json_path in ("$.tm_update", "$.tm_delete", "$.tm_create")
+
+
 ALLOWED_DEVIATIONS: tuple[AllowedDeviation, ...] = (
     # Twilio's published spec declares no error responses at all, yet every endpoint answers errors as
     # {"code", "message", "more_info", "status"} (401 20003, 404 20404, 429 20429, ...).
@@ -71,42 +76,56 @@ ALLOWED_DEVIATIONS: tuple[AllowedDeviation, ...] = (
         "Twilio errors are not declared in the spec",
         lambda f: f.platform == TWILIO and f.kind == "undeclared_status" and f.status >= 400,
     ),
-    # Since early 2026 VoIPbin sends null for unset timestamps (tm_delete of transfers and calls,
-    # tm_hangup of live calls) although the spec declares them as non-nullable strings.
+    # A transfer's unset timestamps are null: bin-transfer-manager/models/transfer/webhook.go:27-29 declares
+    # them `*time.Time` without omitempty (commit 2bf22fa4), e.g. a new transfer's tm_update and tm_delete
+    # (bin-api-manager/server/transfers_test.go:67). The spec declares non-nullable strings.
     AllowedDeviation(
-        "voipbin-null-timestamps",
-        "VoIPbin sends null for unset tm_* timestamps (spec: non-nullable string)",
-        lambda f: f.platform == VOIPBIN and f.kind == "schema" and _is_time_field(f) and f.instance is None,
+        "voipbin-transfer-null-timestamps",
+        "VoIPbin transfers send null for unset tm_* (webhook.go:27-29, no omitempty); spec: non-nullable string",
+        lambda f: f.platform == VOIPBIN and f.kind == "schema" and _is_transfer_time(f) and f.instance is None,
     ),
-    # VoIPbin timestamps look like "2026-03-01 10:00:15.000000" (space, no zone) and the documented
-    # "not deleted" value is "9999-01-01 00:00:00.000000": neither is RFC 3339 date-time as declared.
+    # VoIPbin rate-limits every authenticated path (bin-api-manager/lib/middleware/customer_ratelimit.go)
+    # with 429 RATE_LIMIT_EXCEEDED, but most operations do not declare 429.
     AllowedDeviation(
-        "voipbin-timestamp-format",
-        "VoIPbin timestamps (and the 9999-01-01 sentinel) are not RFC 3339",
+        "voipbin-undeclared-429",
+        "VoIPbin 429 RATE_LIMIT_EXCEEDED is not declared on most paths (customer_ratelimit.go)",
+        lambda f: f.platform == VOIPBIN and f.kind == "undeclared_status" and f.status == 429,
+    ),
+)
+"""Deviations of the platforms as they are today, each with its source."""
+
+_LEGACY_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6})?$")
+
+LEGACY_DEVIATIONS: tuple[AllowedDeviation, ...] = (
+    # Before February 2026 VoIPbin's timestamps were strings "2026-03-01 10:00:15.000000" and unset ones
+    # the database default "9999-01-01 00:00:00.000000" (bin-common-handler/pkg/utilhandler/time.go:52,
+    # bin-call-manager/pkg/dbhandler/call.go:54-58 at commit 43fbfc62): not RFC 3339.
+    AllowedDeviation(
+        "voipbin-legacy-timestamp-format",
+        "legacy wire: 2006-01-02 15:04:05.000000 timestamps and the 9999-01-01 sentinel are not RFC 3339",
         lambda f: (
             f.platform == VOIPBIN
             and f.kind == "schema"
             and f.keyword == "format"
             and isinstance(f.instance, str)
-            and bool(_VOIPBIN_TIME.match(f.instance))
+            and bool(_LEGACY_TIME.match(f.instance))
         ),
     ),
-    # VoIPbin rate-limits every path (16.7 req/s per customer) with 429 RESOURCE_EXHAUSTED, but most
-    # operations do not declare 429.
+    # deleted_style=null on the legacy wire: a null where the spec declares a string.
     AllowedDeviation(
-        "voipbin-undeclared-429",
-        "VoIPbin 429 RATE_LIMIT_EXCEEDED is not declared on most paths",
-        lambda f: f.platform == VOIPBIN and f.kind == "undeclared_status" and f.status == 429,
+        "voipbin-legacy-null-timestamps",
+        "legacy wire with deleted_style=null: null for unset tm_*",
+        lambda f: f.platform == VOIPBIN and f.kind == "schema" and _is_time_field(f) and f.instance is None,
     ),
-    # Some VoIPbin authentication failures are a bare 400 with an empty body.
+    # Before the April 2026 error rework (bin-api-manager commit 1b3ed550 and its predecessors), a request
+    # without any credential got a 401 with an empty body.
     AllowedDeviation(
-        "voipbin-bare-400",
-        "VoIPbin answers a missing credential with a bare 400 and no body",
-        lambda f: (
-            f.platform == VOIPBIN and f.status == 400 and f.empty_body and f.kind in ("not_json", "undeclared_status")
-        ),
+        "voipbin-legacy-empty-401",
+        "legacy wire: a request without credential gets a 401 with an empty body",
+        lambda f: f.platform == VOIPBIN and f.status == 401 and f.empty_body and f.kind == "not_json",
     ),
 )
+"""Deviations of the pre-2026 wire form, allowed only while the sandbox speaks it (``voipbin_wire=legacy``)."""
 
 
 def _load(path: Path) -> dict[str, Any]:

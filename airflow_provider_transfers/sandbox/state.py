@@ -14,7 +14,7 @@ from airflow_provider_transfers.sandbox.ids import IdFactory
 from airflow_provider_transfers.sandbox.lifecycle import OutcomePlanner
 from airflow_provider_transfers.sandbox.ratelimit import RateLimiter
 from airflow_provider_transfers.sandbox.scheduler import Scheduler
-from airflow_provider_transfers.sandbox.spec_validation import SpecValidator
+from airflow_provider_transfers.sandbox.spec_validation import ALLOWED_DEVIATIONS, LEGACY_DEVIATIONS, SpecValidator
 from airflow_provider_transfers.sandbox.stats import Stats
 from airflow_provider_transfers.sandbox.twilio_state import TwilioStore
 from airflow_provider_transfers.sandbox.voipbin_state import VoipbinStore
@@ -91,9 +91,11 @@ class SandboxState:
 
     def _validator_for(self, config: SandboxConfig) -> SpecValidator:
         assert config.spec_dir is not None
-        validator = self._validators.get(config.spec_dir)
+        key = f"{config.spec_dir}|{config.voipbin_wire}"
+        validator = self._validators.get(key)
         if validator is None:
-            validator = self._validators[config.spec_dir] = SpecValidator(config.spec_dir)
+            allowed = ALLOWED_DEVIATIONS + (LEGACY_DEVIATIONS if config.voipbin_wire == "legacy" else ())
+            validator = self._validators[key] = SpecValidator(config.spec_dir, allowed)
         return validator
 
     def advance(self) -> int:

@@ -1,10 +1,16 @@
 """Twilio Flex resources (interactions, channels, transfers) and the transfer lifecycle.
 
-A transfer starts ``active`` and, at its planned time, becomes ``completed`` or ``failed`` (terminal).
+A transfer starts ``active`` and, at its planned time (or when the control API says), becomes
+``completed`` or ``failed`` (terminal). The spec declares the create and update bodies as objects without
+properties, so the sandbox attaches no meaning to them beyond echoing values that keep the response valid:
+``type`` when it is one of the response's enum values, ``to`` (no pattern), and ``from``/``note_sid`` only
+when they are SIDs of the declared prefix. An update stores its body and nothing else: the lifecycle is
+driven through ``/_sandbox/`` only.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,10 +122,10 @@ class TwilioStore:
             interaction_sid=channel.interaction_sid,
             channel_sid=channel.sid,
             execution_sid=self.ids.sid("QW"),
-            type=body.get("type") or "cold",
-            from_=_str_or(body.get("from"), self.ids.sid("UT")),
+            type=body["type"] if body.get("type") in TRANSFER_TYPES else "cold",
+            from_=_sid_or(body.get("from"), "UT", self.ids.sid("UT")),
             to=_str_or(body.get("to"), self.ids.sid("WW")),
-            note_sid=body.get("note_sid") if isinstance(body.get("note_sid"), str) else None,
+            note_sid=_sid_or(body.get("note_sid"), "KQ", None),
             created_us=now,
             updated_us=now,
             last_body=dict(body),
@@ -131,14 +137,9 @@ class TwilioStore:
         return transfer
 
     def update_transfer(self, transfer: TwilioTransfer, body: dict[str, Any]) -> None:
-        """Store the body; a terminal ``status`` in it (sandbox convenience) resolves the transfer now."""
-        now = self.clock.now_us()
+        """Store the body (it has no declared fields: a ``status`` in it changes nothing)."""
         transfer.last_body = dict(body)
-        transfer.updated_us = now
-        status = body.get("status")
-        if status in TERMINAL and transfer.status == ACTIVE:
-            transfer.status = status
-            transfer.generation += 1
+        transfer.updated_us = self.clock.now_us()
 
     def force_outcome(self, transfer: TwilioTransfer, outcome: str, delay_s: float) -> None:
         if transfer.status != ACTIVE:
@@ -206,6 +207,13 @@ class TwilioStore:
                 "transfers": f"{url}/Transfers",
             },
         }
+
+
+def _sid_or(value: Any, prefix: str, default: str | None) -> str | None:
+    """``value`` when it is a SID with ``prefix`` (the response field's pattern), else ``default``."""
+    if isinstance(value, str) and re.fullmatch(prefix + r"[0-9a-fA-F]{32}", value):
+        return value
+    return default
 
 
 def _str_or(value: Any, default: str) -> str:

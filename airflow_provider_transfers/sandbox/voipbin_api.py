@@ -11,9 +11,9 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from airflow_provider_transfers.sandbox import tokens
-from airflow_provider_transfers.sandbox.clock import parse_voipbin_time, voipbin_time
+from airflow_provider_transfers.sandbox.clock import parse_voipbin_time, voipbin_page_token
 from airflow_provider_transfers.sandbox.config import VOIPBIN, SandboxConfig
-from airflow_provider_transfers.sandbox.ids import is_uuid
+from airflow_provider_transfers.sandbox.ids import NIL_UUID, is_uuid
 from airflow_provider_transfers.sandbox.pipeline import Ctx, platform_route
 from airflow_provider_transfers.sandbox.reply import Reply, json_reply
 from airflow_provider_transfers.sandbox.state import SandboxState
@@ -29,7 +29,7 @@ GROUPCALL = f"{PREFIX}/groupcalls/{{id}}"
 GROUPCALL_HANGUP = f"{PREFIX}/groupcalls/{{id}}/hangup"
 LOGIN = "/auth/login"
 
-DEFAULT_PAGE_SIZE = 10
+DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 100
 
 _STATUS_BY_CODE = {
@@ -42,20 +42,38 @@ _STATUS_BY_CODE = {
     500: "INTERNAL",
     503: "UNAVAILABLE",
 }
+_BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _request_ids = random.Random()
 
 
-def voipbin_error(code: int, reason: str, message: str, headers: dict[str, str] | None = None) -> Reply:
-    body = {
-        "error": {
-            "status": _STATUS_BY_CODE[code],
-            "reason": reason,
-            "message": message,
-            "request_id": f"req_{_request_ids.getrandbits(64):016X}",
-            "details": [],
-        }
-    }
-    return json_reply(code, body, headers)
+def request_id() -> str:
+    """``req_`` + 26 base32 characters (bin-api-manager/lib/middleware/request_id.go:102-111)."""
+    return "req_" + "".join(_request_ids.choice(_BASE32) for _ in range(26))
+
+
+def voipbin_error(
+    code: int,
+    reason: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    details: list[dict[str, Any]] | None = None,
+) -> Reply:
+    """The envelope of bin-api-manager/lib/apierror/envelope.go:19-38: ``details`` only when non-empty."""
+    rid = request_id()
+    error: dict[str, Any] = {"status": _STATUS_BY_CODE[code], "reason": reason, "message": message, "request_id": rid}
+    if details:
+        error["details"] = details
+    return json_reply(code, {"error": error}, {**(headers or {}), "X-Request-Id": rid})
+
+
+def _token(request: Request) -> str:
+    """bin-api-manager/lib/middleware/authenticate.go:295-323: ``token`` cookie, ``?token=``, then
+    ``Authorization: Bearer``."""
+    token = request.cookies.get("token") or request.query_params.get("token")
+    if token:
+        return token
+    _, bearer, rest = (request.headers.get("authorization") or "").partition("Bearer ")
+    return rest if bearer else ""
 
 
 class VoipbinAdapter:
@@ -63,23 +81,26 @@ class VoipbinAdapter:
     malformed_key = "id"
 
     def authenticate(self, request: Request, state: SandboxState) -> str | Reply:
-        """Bearer JWT, else ``accesskey`` cookie, else ``?accesskey=``; none at all is a bare 400."""
+        """authenticate.go:39-80: a token (JWT) wins over an access key (cookie or ``?accesskey=``).
+
+        No credential: 401 ``AUTHENTICATION_REQUIRED`` (legacy wire: an empty 401, as before the April
+        2026 error rework); a wrong one: 401 ``INVALID_CREDENTIALS``.
+        """
         creds = state.credentials
-        header = request.headers.get("authorization")
-        scheme, _, token = (header or "").partition(" ")
-        if scheme.lower() == "bearer":
+        token = _token(request)
+        if token:
             try:
                 claims = tokens.decode(token.strip(), creds.jwt_secret, state.clock.now_us() / 1e6)
-            except tokens.TokenError as exc:
-                return voipbin_error(401, exc.reason, "The token is invalid or has expired")
+            except tokens.TokenError:
+                return voipbin_error(401, "INVALID_CREDENTIALS", "The provided credentials are invalid.")
             return str(claims.get("customer_id", ""))
         key = request.cookies.get("accesskey") or request.query_params.get("accesskey")
-        if key is None and header is not None:
-            return voipbin_error(401, "INVALID_AUTHORIZATION", "Authorization must be 'Bearer <token>'")
-        if key is None:
-            return Reply(400)
+        if not key:
+            if state.config.voipbin_wire == "legacy":
+                return Reply(401)
+            return voipbin_error(401, "AUTHENTICATION_REQUIRED", "Authentication is required.")
         if key != creds.voipbin_access_key:
-            return voipbin_error(401, "INVALID_ACCESS_KEY", "The access key is not valid")
+            return voipbin_error(401, "INVALID_CREDENTIALS", "The provided credentials are invalid.")
         return creds.voipbin_customer_id
 
     def rate_key(self, identity: str, endpoint: str) -> Hashable:
@@ -89,73 +110,74 @@ class VoipbinAdapter:
         return config.voipbin_rate, config.voipbin_burst
 
     def too_many_requests(self, retry_after: int | None) -> Reply:
+        """bin-api-manager/lib/middleware/customer_ratelimit.go:237-244: ``limited_by: customer``."""
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-        return voipbin_error(429, "RATE_LIMIT_EXCEEDED", "Too many requests; slow down", headers)
+        message = "Too many requests. Please try again later."
+        return voipbin_error(429, "RATE_LIMIT_EXCEEDED", message, headers, details=[{"limited_by": "customer"}])
 
     def internal_error(self) -> Reply:
-        return voipbin_error(500, "INTERNAL_ERROR", "An internal error occurred")
+        return voipbin_error(500, "INTERNAL", "An internal error occurred.")
+
+
+_NOT_JSON = object()
 
 
 def _json(ctx: Ctx) -> Any:
     try:
-        return json.loads(ctx.body) if ctx.body.strip() else None
+        return json.loads(ctx.body) if ctx.body.strip() else _NOT_JSON
     except (ValueError, UnicodeDecodeError):
-        return None
+        return _NOT_JSON
 
 
-def _invalid(field: str, message: str) -> Reply:
-    return voipbin_error(400, f"INVALID_{field.upper()}", message)
+def _refused(why: str) -> Reply:
+    """A transfer-manager refusal: its listen handler answers a bare 500 (bin-transfer-manager/pkg/
+    listenhandler/v1_transfers.go:28-32), which the API turns into the generic INTERNAL envelope
+    (bin-api-manager/server/error_translate.go:41-50). ``why`` is only the sandbox's own log of it."""
+    del why
+    return voipbin_error(500, "INTERNAL", "An internal error occurred.")
 
 
-def _validate_transfer_body(body: Any) -> Reply | None:
-    if not isinstance(body, dict):
-        return voipbin_error(400, "INVALID_REQUEST_BODY", "The request body must be a JSON object")
-    if body.get("transfer_type") not in TRANSFER_TYPES:
-        return _invalid("transfer_type", "transfer_type must be 'attended' or 'blind'")
-    call_id = body.get("transferer_call_id")
-    if not isinstance(call_id, str) or not is_uuid(call_id):
-        return _invalid("transferer_call_id", "transferer_call_id must be a call UUID")
-    addresses = body.get("transferee_addresses")
-    if not isinstance(addresses, list) or not addresses:
-        return _invalid("transferee_addresses", "transferee_addresses needs at least one address")
-    for index, address in enumerate(addresses):
-        if (
-            not isinstance(address, dict)
-            or address.get("type") not in ADDRESS_TYPES
-            or not isinstance(address.get("target"), str)
-            or not address["target"]
-        ):
-            return _invalid(
-                "transferee_addresses",
-                f"transferee_addresses[{index}] needs a known 'type' ({', '.join(ADDRESS_TYPES)}) and a 'target'",
-            )
-    return None
+def _uuid_or_nil(value: Any) -> str:
+    return value if isinstance(value, str) and is_uuid(value) else NIL_UUID
 
 
-def _address(raw: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": raw["type"],
-        "target": raw["target"],
-        "target_name": str(raw.get("target_name", "")),
-        "name": str(raw.get("name", "")),
-        "detail": str(raw.get("detail", "")),
-    }
+def _address(raw: Any) -> dict[str, Any]:
+    raw = raw if isinstance(raw, dict) else {}
+    return {key: str(raw.get(key) or "") for key in ("type", "target", "target_name", "name", "detail")}
 
 
 def create_transfer(ctx: Ctx) -> Reply:
+    """bin-api-manager/server/transfers.go:24-69: only "is it JSON" is checked here (400
+    ``INVALID_JSON_BODY``); the call must exist (404) and belong to the customer (403,
+    servicehandler/transfer.go:33-42); everything else is the transfer manager's, which refuses with a
+    500 (a bad ``transfer_type``, no conference, no transferee)."""
     body = _json(ctx)
-    problem = _validate_transfer_body(body)
-    if problem is not None:
-        return problem
+    if not isinstance(body, dict) and body is not None:
+        return voipbin_error(400, "INVALID_JSON_BODY", "The request body is not valid JSON.")
+    body = body or {}
     store = ctx.state.voipbin
-    call = store.calls.get(body["transferer_call_id"])
-    if call is None or call.customer_id != ctx.identity:
-        return voipbin_error(404, "CALL_NOT_FOUND", "The transferer call does not exist")
-    if call.status != "progressing":
-        return voipbin_error(409, "CALL_STATE_INVALID", f"The transferer call is {call.status}; it must be progressing")
-    addresses = [_address(a) for a in body["transferee_addresses"]]
-    transfer = store.create_transfer(ctx.identity, body["transfer_type"], call, addresses, body)
+    call = store.calls.get(_uuid_or_nil(body.get("transferer_call_id")))
+    if call is None:
+        return voipbin_error(404, "RESOURCE_NOT_FOUND", "The requested resource was not found.")
+    if call.customer_id != ctx.identity:
+        return voipbin_error(403, "PERMISSION_DENIED", "You do not have permission to access this resource.")
+    transfer_type = body.get("transfer_type")
+    if transfer_type not in TRANSFER_TYPES:
+        return _refused(f"transfer type not found: {transfer_type!r}")
+    refusal = store.refusal(call)
+    if refusal is not None:
+        return _refused(refusal)
+    raw = body.get("transferee_addresses")
+    addresses = [_address(a) for a in raw] if isinstance(raw, list) else []
+    if not addresses or any(a["type"] not in ADDRESS_TYPES or not a["target"] for a in addresses):
+        return _refused("no usable transferee address")
+    transfer = store.create_transfer(ctx.identity, transfer_type, call, addresses, body)
     return json_reply(200, store.render_transfer(transfer))
+
+
+def _invalid_id() -> Reply:
+    """bin-api-manager/server/calls.go:126-135 (and groupcalls.go): an id that is no UUID."""
+    return voipbin_error(400, "INVALID_ID", "The provided id is not a valid UUID.")
 
 
 def _call(ctx: Ctx) -> Any:
@@ -169,6 +191,8 @@ def _groupcall(ctx: Ctx) -> Any:
 
 
 def fetch_call(ctx: Ctx) -> Reply:
+    if not is_uuid(ctx.params["id"]) or ctx.params["id"] == NIL_UUID:
+        return _invalid_id()
     call = _call(ctx)
     if call is None:
         return voipbin_error(404, "CALL_NOT_FOUND", "The call does not exist")
@@ -177,6 +201,8 @@ def fetch_call(ctx: Ctx) -> Reply:
 
 def hangup_call(ctx: Ctx) -> Reply:
     """Idempotent: hanging up an ended call returns it unchanged."""
+    if not is_uuid(ctx.params["id"]) or ctx.params["id"] == NIL_UUID:
+        return _invalid_id()
     call = _call(ctx)
     if call is None:
         return voipbin_error(404, "CALL_NOT_FOUND", "The call does not exist")
@@ -185,6 +211,8 @@ def hangup_call(ctx: Ctx) -> Reply:
 
 
 def fetch_groupcall(ctx: Ctx) -> Reply:
+    if not is_uuid(ctx.params["id"]) or ctx.params["id"] == NIL_UUID:
+        return _invalid_id()
     groupcall = _groupcall(ctx)
     if groupcall is None:
         return voipbin_error(404, "GROUPCALL_NOT_FOUND", "The groupcall does not exist")
@@ -193,6 +221,8 @@ def fetch_groupcall(ctx: Ctx) -> Reply:
 
 def hangup_groupcall(ctx: Ctx) -> Reply:
     """Idempotent: hanging up a groupcall that is already ending returns it unchanged."""
+    if not is_uuid(ctx.params["id"]) or ctx.params["id"] == NIL_UUID:
+        return _invalid_id()
     groupcall = _groupcall(ctx)
     if groupcall is None:
         return voipbin_error(404, "GROUPCALL_NOT_FOUND", "The groupcall does not exist")
@@ -213,7 +243,8 @@ def _list(ctx: Ctx, timeline: Any, render: Any) -> Reply:
     """Newest first; ``next_page_token`` is the last item's ``tm_create`` (empty on an empty page)."""
     items = timeline.page(_page_size(ctx), ctx.request.query_params.get("page_token", ""), parse_voipbin_time)
     items = [item for item in items if item.customer_id == ctx.identity]
-    token = voipbin_time(items[-1].tm_create) if items else ""
+    legacy = ctx.state.config.voipbin_wire == "legacy"
+    token = voipbin_page_token(items[-1].tm_create, legacy) if items else ""
     return json_reply(200, {"result": [render(item) for item in items], "next_page_token": token})
 
 
@@ -227,7 +258,9 @@ def list_groupcalls(ctx: Ctx) -> Reply:
 
 def login(ctx: Ctx) -> Reply:
     body = _json(ctx)
-    if not isinstance(body, dict) or not isinstance(body.get("username"), str) or "password" not in body:
+    if body is _NOT_JSON or not isinstance(body, dict):
+        return voipbin_error(400, "INVALID_JSON_BODY", "The request body is not valid JSON.")
+    if not isinstance(body.get("username"), str) or "password" not in body:
         return voipbin_error(400, "INVALID_REQUEST_BODY", "username and password are required")
     creds = ctx.state.credentials
     if body["username"] != creds.voipbin_username or body["password"] != creds.voipbin_password:

@@ -82,7 +82,8 @@ def test_create_helpers(sandbox: TransferSandbox) -> None:
     interaction = sandbox.control.create_twilio_interaction()
     assert interaction["interaction_sid"].startswith("KD") and interaction["channel_sid"].startswith("UO")
     call = sandbox.control.create_voipbin_call()
-    assert call["status"] == "progressing" and len(call["chained_call_ids"]) == 1
+    assert call["status"] == "progressing" and "chained_call_ids" not in call  # omitempty: an agent leg
+    assert call["master_call_id"] != "00000000-0000-0000-0000-000000000000"
 
 
 def test_stats_per_platform_endpoint_and_status(
@@ -98,5 +99,5 @@ def test_stats_per_platform_endpoint_and_status(
         "GET /v1/Configuration": {"200": 1},
         "GET /v1/Interactions/{Sid}": {"404": 1},
     }
-    assert stats["platforms"]["voipbin"]["endpoints"]["GET /v1.0/calls"] == {"200": 1, "400": 1}
+    assert stats["platforms"]["voipbin"]["endpoints"]["GET /v1.0/calls"] == {"200": 1, "401": 1}
     assert stats["platforms"]["voipbin"]["rate_limited"] == 0

@@ -79,13 +79,30 @@ def test_update_stores_the_body_and_returns_200(twilio: httpx.Client, sandbox: T
     assert response.status_code == 200
     assert response.json()["sid"] == transfer["sid"]
     assert sandbox.control.transfer(transfer["sid"])["last_request_body"] == {"anything": {"nested": True}}
-    assert twilio.post(path, json={"status": "completed"}).json()["status"] == "completed"
+    # The spec declares the body without properties: a "status" in it is stored, not obeyed.
+    assert twilio.post(path, json={"status": "completed"}).json()["status"] == "active"
+    assert sandbox.control.transfer(transfer["sid"])["status"] == "active"
     assert twilio.post(path, content=b"", headers={"content-type": "application/json"}).status_code == 200
+
+
+def test_request_values_never_break_the_response_schema(twilio: httpx.Client, sandbox: TransferSandbox) -> None:
+    """SID-typed fields (from ^UT, note_sid ^KQ) echo only well-formed SIDs; type only its enum values."""
+    interaction = sandbox.control.create_twilio_interaction()
+    odd = {"type": "lukewarm", "from": "alice", "note_sid": "note-1", "to": "queue:sales"}
+    response = twilio.post(transfers_path(interaction), json=odd)
+    assert response.status_code == 201
+    created = response.json()
+    assert created["type"] == "cold" and created["from"].startswith("UT") and created["from"] != "alice"
+    assert created["note_sid"] is None and created["to"] == "queue:sales"
+    good = {"from": "UT" + "a" * 32, "note_sid": "KQ" + "b" * 32, "type": "external"}
+    echoed = twilio.post(transfers_path(interaction), json=good).json()
+    assert (echoed["from"], echoed["note_sid"], echoed["type"]) == (good["from"], good["note_sid"], "external")
+    assert sandbox.control.violations() == []
 
 
 def test_invalid_bodies_are_400(twilio: httpx.Client, sandbox: TransferSandbox) -> None:
     path = transfers_path(sandbox.control.create_twilio_interaction())
-    for body in (b"[1]", b"{not json", b'{"type": "lukewarm"}'):
+    for body in (b"[1]", b"{not json"):
         response = twilio.post(path, content=body, headers={"content-type": "application/json"})
         assert response.status_code == 400
         assert response.json()["code"] == 20001

@@ -11,7 +11,12 @@ import httpx
 import pytest
 
 from airflow_provider_transfers.sandbox.server import TransferSandbox
-from airflow_provider_transfers.sandbox.spec_validation import ALLOWED_DEVIATIONS, NO_BODY, SpecValidator
+from airflow_provider_transfers.sandbox.spec_validation import (
+    ALLOWED_DEVIATIONS,
+    LEGACY_DEVIATIONS,
+    NO_BODY,
+    SpecValidator,
+)
 
 from .conftest import start_voipbin_transfer, transfers_path
 
@@ -29,11 +34,13 @@ def test_fixture_validates_in_this_repository(sandbox: TransferSandbox) -> None:
     assert Path(config["spec_dir"]) == SPEC_DIR
 
 
-@pytest.mark.parametrize("style", ["null", "sentinel", "absent"])
+@pytest.mark.parametrize(
+    ("wire", "style"), [("current", "sentinel"), ("legacy", "null"), ("legacy", "sentinel"), ("legacy", "absent")]
+)
 def test_every_endpoint_conforms(
-    twilio: httpx.Client, voipbin: httpx.Client, sandbox: TransferSandbox, style: str
+    twilio: httpx.Client, voipbin: httpx.Client, sandbox: TransferSandbox, wire: str, style: str
 ) -> None:
-    sandbox.control.configure(deleted_style=style)
+    sandbox.control.configure(voipbin_wire=wire, deleted_style=style)
     interaction = sandbox.control.create_twilio_interaction()
     created = twilio.post(transfers_path(interaction), json={"type": "warm"}).json()
     path = created["url"].removeprefix(sandbox.twilio_url)
@@ -52,8 +59,15 @@ def test_every_endpoint_conforms(
     voipbin.post(f"/calls/{call['id']}/hangup")
     voipbin.get(f"/calls/{call['id']}")
     voipbin.post("/transfers", json={"transfer_type": "blind"})
+    voipbin.post("/transfers", json={"transfer_type": "warm", "transferer_call_id": call["id"]})
+    voipbin.post("/transfers", content=b"{nope", headers={"Content-Type": "application/json"})
+    voipbin.get("/calls/not-a-uuid")
     httpx.get(f"{sandbox.voipbin_url}/calls")
-    assert sandbox.control.stats()["total"] >= 15
+    httpx.get(f"{sandbox.voipbin_url}/calls", cookies={"accesskey": "wrong"})
+    blind = start_voipbin_transfer(voipbin, sandbox.control.create_voipbin_call()["id"], "blind")
+    sandbox.control.voipbin_event(blind["id"], "no_answer")
+    voipbin.get(f"/calls/{sandbox.control.transfer(blind['id'])['transferer_call']['master_call_id']}")
+    assert sandbox.control.stats()["total"] >= 21
     assert sandbox.control.violations() == []
 
 
@@ -91,21 +105,34 @@ def test_validator_flags_wrong_bodies(validator: SpecValidator) -> None:
 
 
 def test_allowed_deviations_are_explicit(validator: SpecValidator) -> None:
-    keys = {d.key for d in ALLOWED_DEVIATIONS}
-    assert keys == {
+    """Only what the current server really does is excused; the pre-2026 forms only on the legacy wire."""
+    assert {d.key for d in ALLOWED_DEVIATIONS} == {
         "twilio-undeclared-errors",
-        "voipbin-null-timestamps",
-        "voipbin-timestamp-format",
+        "voipbin-transfer-null-timestamps",
         "voipbin-undeclared-429",
-        "voipbin-bare-400",
     }
-    body = {"id": "7f0c2f4e-0000-4000-8000-000000000000", "tm_create": "2026-03-01 10:00:15.000000", "tm_delete": None}
-    raw = validator.check("voipbin", "POST", "/v1.0/transfers", "/x", 200, body)
-    assert {f.field for f in raw} == {"tm_create", "tm_delete"}  # real findings...
-    assert validator.violations("voipbin", "POST", "/v1.0/transfers", "/x", 200, body) == []  # ...all allowed
-    assert validator.violations("voipbin", "GET", "/v1.0/calls", "/x", 400, NO_BODY) == []
-    assert validator.violations("twilio_flex", "GET", "/v1/Interactions/{Sid}", "/x", 404, {"code": 20404}) == []
+    assert {d.key for d in LEGACY_DEVIATIONS} == {
+        "voipbin-legacy-timestamp-format",
+        "voipbin-legacy-null-timestamps",
+        "voipbin-legacy-empty-401",
+    }
+    transfer = {"id": "7f0c2f4e-0000-4000-8000-000000000000", "tm_create": "2026-03-01T10:00:15.5Z", "tm_delete": None}
+    raw = validator.check("voipbin", "POST", "/v1.0/transfers", "/x", 200, transfer)
+    assert {f.field for f in raw} == {"tm_delete"}  # a real finding...
+    assert validator.violations("voipbin", "POST", "/v1.0/transfers", "/x", 200, transfer) == []  # ...excused
+    legacy = {**transfer, "tm_create": "2026-03-01 10:00:15.000000"}
+    assert [f.field for f in validator.violations("voipbin", "POST", "/v1.0/transfers", "/x", 200, legacy)] == [
+        "tm_create"
+    ]
+    legacy_validator = SpecValidator(SPEC_DIR, ALLOWED_DEVIATIONS + LEGACY_DEVIATIONS)
+    assert legacy_validator.violations("voipbin", "POST", "/v1.0/transfers", "/x", 200, legacy) == []
+    # A call's unset timestamps are omitted today, never null (call/webhook.go:47-53, omitempty).
+    call = {"id": "7f0c2f4e-0000-4000-8000-000000000000", "tm_hangup": None}
+    assert validator.violations("voipbin", "GET", "/v1.0/calls/{id}", "/x", 200, call) != []
+    assert validator.violations("voipbin", "GET", "/v1.0/calls", "/x", 400, NO_BODY) != []  # no bare 400 today
     assert validator.violations("voipbin", "GET", "/v1.0/calls", "/x", 401, NO_BODY) != []
+    assert legacy_validator.violations("voipbin", "GET", "/v1.0/calls", "/x", 401, NO_BODY) == []
+    assert validator.violations("twilio_flex", "GET", "/v1/Interactions/{Sid}", "/x", 404, {"code": 20404}) == []
     assert validator.check("twilio_flex", "GET", "/v1/Configuration", "/x", 200, {}) == []  # not in the spec
 
 

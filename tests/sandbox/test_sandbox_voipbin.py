@@ -1,8 +1,12 @@
-"""VoIPbin emulation over real HTTP: lifecycles, auth, validation, pagination, timestamps."""
+"""VoIPbin emulation over real HTTP: lifecycles, auth, validation, pagination, timestamps.
+
+Expectations follow the server source, ``voipbin/monorepo`` at commit 2bf22fa4 (paths cited per test).
+"""
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 import httpx
 import pytest
@@ -11,7 +15,9 @@ from airflow_provider_transfers.sandbox.server import TransferSandbox
 
 from .conftest import NIL_UUID, start_voipbin_transfer
 
-TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$")
+TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
+"""RFC 3339 as Go marshals a time.Time (bin-api-manager/server/calls_test.go:272: 2020-09-20T03:23:21.995Z)."""
+LEGACY_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$")
 
 
 def _get(client: httpx.Client, path: str) -> dict:
@@ -26,12 +32,26 @@ def test_create_transfer_shape_and_side_effects(voipbin: httpx.Client, sandbox: 
     assert transfer["type"] == "blind" and "transfer_type" not in transfer
     assert transfer["transferer_call_id"] == call["id"]
     assert TIME.match(transfer["tm_create"]) and transfer["tm_delete"] is None
+    # transferhandler/db.go + transfer/webhook.go:14-30: nothing set yet, no omitempty.
+    assert transfer["transferee_call_id"] == NIL_UUID and transfer["tm_update"] is None
+    assert transfer["transferee_addresses"] == [
+        {"type": "tel", "target": "+15550000000"},
+        {"type": "tel", "target": "+15550000001"},
+    ]
     groupcall = _get(voipbin, f"/groupcalls/{transfer['groupcall_id']}")
+    # blind.go:103-116: the groupcall carries the agent call's own master_call_id (the caller's call).
+    assert groupcall["master_call_id"] == call["master_call_id"] != NIL_UUID
     assert groupcall["status"] == "progressing"
     assert groupcall["answer_call_id"] == NIL_UUID
     assert len(groupcall["call_ids"]) == 2
     calls = [_get(voipbin, f"/calls/{cid}") for cid in groupcall["call_ids"]]
     assert {c["status"] for c in calls} == {"dialing"}
+    assert {c["groupcall_id"] for c in calls} == {NIL_UUID}  # call/webhook.go:57-91 never copies it
+    assert {c["master_call_id"] for c in calls} == {call["master_call_id"]}
+    assert all("tm_hangup" not in c and "hangup_reason" not in c and "tm_delete" not in c for c in calls)
+    # blind.go:90-95: the agent's call is hung up before the groupcall is created.
+    agent = _get(voipbin, f"/calls/{call['id']}")
+    assert agent["status"] == "hangup" and agent["tm_hangup"] <= groupcall["tm_create"]
     sandbox.control.advance_clock(0.21)
     assert {_get(voipbin, f"/calls/{cid}")["status"] for cid in groupcall["call_ids"]} == {"ringing"}
 
@@ -65,7 +85,9 @@ def test_blind_unanswered(voipbin: httpx.Client, sandbox: TransferSandbox) -> No
     for cid in groupcall["call_ids"]:
         c = _get(voipbin, f"/calls/{cid}")
         assert c["status"] == "hangup" and c["hangup_reason"] in ("noanswer", "busy")
-    assert _get(voipbin, f"/calls/{call['id']}")["status"] == "progressing"
+    assert _get(voipbin, f"/calls/{call['id']}")["status"] == "hangup"  # blind: hung up first
+    # transferee.go:45-58: nobody answered, the caller's conference is terminated.
+    assert _get(voipbin, f"/calls/{call['master_call_id']}")["status"] == "hangup"
     assert sandbox.control.transfer(transfer["id"])["status"] == "failed"
 
 
@@ -85,7 +107,11 @@ def test_attended_answered_then_transferer_hangup(voipbin: httpx.Client, sandbox
     transferer = _get(voipbin, f"/calls/{call['id']}")
     assert (transferer["status"], transferer["hangup_reason"]) == ("hangup", "normal")
     assert TIME.match(transferer["tm_hangup"])
-    assert sandbox.control.transfer(transfer["id"])["status"] == "completed"
+    truth = sandbox.control.transfer(transfer["id"])
+    assert truth["status"] == "completed"
+    # transferer.go:70-75: only now does the transfer name the transferee call.
+    assert truth["transfer"]["transferee_call_id"] == groupcall["answer_call_id"]
+    assert TIME.match(truth["transfer"]["tm_update"])
     assert voipbin.post(f"/calls/{call['id']}/hangup").json()["status"] == "hangup"  # idempotent
 
 
@@ -126,34 +152,39 @@ def test_statuses_only_move_forward(voipbin: httpx.Client, sandbox: TransferSand
 
 
 def test_transfer_errors(voipbin: httpx.Client, sandbox: TransferSandbox) -> None:
+    """bin-api-manager/server/transfers.go:44-65 checks only that the body is JSON; everything the
+    transfer manager refuses is a bare 500 there (listenhandler/v1_transfers.go:28-32), so an INTERNAL
+    envelope here (server/error_translate.go:41-50)."""
     ringing = sandbox.control.create_voipbin_call(status="ringing")
+    live = sandbox.control.create_voipbin_call()
     good = {"transfer_type": "blind", "transferee_addresses": [{"type": "tel", "target": "+15550001111"}]}
     cases = [
-        ({**good, "transferer_call_id": "7f0c2f4e-0000-4000-8000-000000000000"}, 404, "CALL_NOT_FOUND"),
-        ({**good, "transferer_call_id": ringing["id"]}, 409, "CALL_STATE_INVALID"),
-        ({**good, "transfer_type": "warm", "transferer_call_id": ringing["id"]}, 400, "INVALID_TRANSFER_TYPE"),
-        ({**good, "transferer_call_id": "nope"}, 400, "INVALID_TRANSFERER_CALL_ID"),
-        (
-            {**good, "transferer_call_id": ringing["id"], "transferee_addresses": []},
-            400,
-            "INVALID_TRANSFEREE_ADDRESSES",
-        ),
-        (
-            {**good, "transferer_call_id": ringing["id"], "transferee_addresses": [{"type": "pigeon"}]},
-            400,
-            "INVALID_TRANSFEREE_ADDRESSES",
-        ),
+        ({**good, "transferer_call_id": "7f0c2f4e-0000-4000-8000-000000000000"}, 404, "RESOURCE_NOT_FOUND"),
+        ({**good, "transferer_call_id": "nope"}, 404, "RESOURCE_NOT_FOUND"),
+        ({**good, "transferer_call_id": ringing["id"]}, 500, "INTERNAL"),  # not in a conference
+        ({**good, "transfer_type": "warm", "transferer_call_id": live["id"]}, 500, "INTERNAL"),
+        ({**good, "transferer_call_id": live["id"], "transferee_addresses": []}, 500, "INTERNAL"),
     ]
     for body, status, reason in cases:
         response = voipbin.post("/transfers", json=body)
         assert response.status_code == status, body
         error = response.json()["error"]
         assert error["reason"] == reason
-        assert re.fullmatch(r"req_[0-9A-F]{16}", error["request_id"])
-        assert error["details"] == []
-    assert voipbin.get(f"/calls/{NIL_UUID}").json()["error"]["status"] == "NOT_FOUND"
-    assert voipbin.get("/groupcalls/x").json()["error"]["reason"] == "GROUPCALL_NOT_FOUND"
+        assert re.fullmatch(r"req_[A-Z2-7]{26}", error["request_id"])  # middleware/request_id.go:102-111
+        assert response.headers["X-Request-Id"] == error["request_id"]
+        assert "details" not in error  # lib/apierror/envelope.go:34-36: only when non-empty
+    for raw in (b"{not json", b"[1, 2]"):
+        response = voipbin.post("/transfers", content=raw, headers={"Content-Type": "application/json"})
+        assert (response.status_code, response.json()["error"]["reason"]) == (400, "INVALID_JSON_BODY")
+    assert voipbin.get(f"/calls/{NIL_UUID}").json()["error"]["reason"] == "INVALID_ID"
+    invalid = voipbin.get("/calls/not-a-uuid")
+    assert invalid.status_code == 400
+    assert invalid.json()["error"] == {**invalid.json()["error"], "status": "INVALID_ARGUMENT", "reason": "INVALID_ID"}
+    assert voipbin.get("/groupcalls/x").json()["error"]["reason"] == "INVALID_ID"
+    missing = voipbin.get("/groupcalls/7f0c2f4e-0000-4000-8000-000000000000")
+    assert missing.status_code == 404 and missing.json()["error"]["status"] == "NOT_FOUND"
     assert sandbox.control.health()["resources"]["voipbin_transfers"] == 0
+    assert _get(voipbin, f"/calls/{live['id']}")["status"] == "progressing"  # a refusal changes nothing
 
 
 def test_auth_cookie_query_and_jwt(sandbox: TransferSandbox) -> None:
@@ -172,6 +203,9 @@ def test_auth_cookie_query_and_jwt(sandbox: TransferSandbox) -> None:
     assert token.count(".") == 2
     bearer = {"Authorization": f"Bearer {token}"}
     assert httpx.get(path, headers=bearer).status_code == 200
+    # authenticate.go:295-323: a token cookie or ?token= works as well.
+    assert httpx.get(path, cookies={"token": token}).status_code == 200
+    assert httpx.get(path, params={"token": token}).status_code == 200
     wrong = httpx.post(f"{sandbox.url}/auth/login", json={"username": creds.voipbin_username, "password": "x"})
     assert wrong.status_code == 401
 
@@ -192,26 +226,50 @@ def test_jwt_expires(sandbox: TransferSandbox) -> None:
     expired = httpx.get(path, headers=week)
     assert expired.status_code == 401
     assert expired.json()["error"]["status"] == "UNAUTHENTICATED"
+    assert expired.json()["error"]["reason"] == "INVALID_CREDENTIALS"
     sandbox.control.configure(jwt_lifetime_s=30)
     short = login()
     sandbox.control.advance_clock(31)
     assert httpx.get(path, headers=short).status_code == 401
 
 
-def test_missing_credentials_bare_400_wrong_ones_401(sandbox: TransferSandbox) -> None:
+def test_missing_credentials_401_required_wrong_ones_401_invalid(sandbox: TransferSandbox) -> None:
+    """bin-api-manager/lib/middleware/authenticate.go:46-69: no credential (a non-Bearer Authorization
+    header counts as none) -> AUTHENTICATION_REQUIRED; a wrong key or token -> INVALID_CREDENTIALS."""
     url = f"{sandbox.voipbin_url}/calls"
-    missing = httpx.get(url)
-    assert missing.status_code == 400
-    assert missing.content == b""
+    for kwargs in ({}, {"headers": {"Authorization": "Basic c2FuZGJveDp4"}}):
+        missing = httpx.get(url, **kwargs)  # type: ignore[arg-type]
+        assert missing.status_code == 401
+        assert missing.json()["error"]["reason"] == "AUTHENTICATION_REQUIRED"
     for kwargs in (
         {"cookies": {"accesskey": "nope"}},
         {"params": {"accesskey": "nope"}},
         {"headers": {"Authorization": "Bearer a.b.c"}},
-        {"headers": {"Authorization": "Basic c2FuZGJveDp4"}},
+        {"cookies": {"token": "a.b.c"}},
     ):
         response = httpx.get(url, **kwargs)  # type: ignore[arg-type]
         assert response.status_code == 401
-        assert response.json()["error"]["status"] == "UNAUTHENTICATED"
+        assert response.json()["error"] == {
+            **response.json()["error"],
+            "status": "UNAUTHENTICATED",
+            "reason": "INVALID_CREDENTIALS",
+        }
+
+
+def test_legacy_wire_missing_credentials_is_an_empty_401(sandbox: TransferSandbox) -> None:
+    sandbox.control.configure(voipbin_wire="legacy")
+    missing = httpx.get(f"{sandbox.voipbin_url}/calls")
+    assert (missing.status_code, missing.content) == (401, b"")
+
+
+def test_rate_limited_says_by_whom(voipbin: httpx.Client, sandbox: TransferSandbox) -> None:
+    """customer_ratelimit_test.go:239-286: details [{"limited_by": "customer"}]."""
+    sandbox.control.configure(voipbin_rate=0.001, voipbin_burst=1)
+    statuses = [voipbin.get("/calls") for _ in range(2)]
+    limited = statuses[-1]
+    assert limited.status_code == 429
+    assert limited.json()["error"]["reason"] == "RATE_LIMIT_EXCEEDED"
+    assert limited.json()["error"]["details"] == [{"limited_by": "customer"}]
 
 
 def test_pagination_stops_on_empty_result(voipbin: httpx.Client, sandbox: TransferSandbox) -> None:
@@ -235,13 +293,35 @@ def test_pagination_stops_on_empty_result(voipbin: httpx.Client, sandbox: Transf
     assert pages == 5
     groupcalls = voipbin.get("/groupcalls", params={"page_size": 50}).json()
     assert len(groupcalls["result"]) == 50
-    stamps = [g["tm_create"] for g in groupcalls["result"]]
+    assert len(voipbin.get("/groupcalls").json()["result"]) == 100  # the default page is 100
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z", groupcalls["next_page_token"])
+    # Trimmed fractions (.2999Z vs .299979Z) do not sort as strings: compare instants.
+    stamps = [datetime.fromisoformat(g["tm_create"]) for g in groupcalls["result"]]
     assert stamps == sorted(stamps, reverse=True)
 
 
+def test_current_wire_omits_unset_and_empty(voipbin: httpx.Client, sandbox: TransferSandbox) -> None:
+    """call/webhook.go:17-54 and groupcall/webhook.go:14-44: omitempty on strings, slices, counts and
+    time pointers; transfer/webhook.go:27-29: none, so null."""
+    call = sandbox.control.create_voipbin_call()
+    transfer = start_voipbin_transfer(voipbin, call["id"], "attended")
+    groupcall = _get(voipbin, f"/groupcalls/{transfer['groupcall_id']}")
+    fetched = _get(voipbin, f"/calls/{call['id']}")
+    for obj in (groupcall, fetched):
+        assert "tm_delete" not in obj and TIME.match(obj["tm_create"])
+    for key in ("hangup_reason", "hangup_by", "tm_hangup", "chained_call_ids", "recording_ids", "metadata"):
+        assert key not in fetched
+    for key in ("groupcall_ids", "groupcall_count", "dial_index"):
+        assert key not in groupcall
+    assert fetched["action"]["id"] != NIL_UUID and TIME.match(fetched["action"]["tm_execute"])
+    assert transfer["tm_delete"] is None and transfer["tm_update"] is None
+
+
 @pytest.mark.parametrize("style", ["null", "sentinel", "absent"])
-def test_deleted_style(voipbin: httpx.Client, sandbox: TransferSandbox, style: str) -> None:
-    sandbox.control.configure(deleted_style=style)
+def test_legacy_wire_deleted_style(voipbin: httpx.Client, sandbox: TransferSandbox, style: str) -> None:
+    """Before February 2026: string timestamps, unset ones the database default 9999-01-01 (bin-call-
+    manager/pkg/dbhandler/call.go:54-58 at commit 43fbfc62), or as deleted_style says."""
+    sandbox.control.configure(voipbin_wire="legacy", deleted_style=style)
     call = sandbox.control.create_voipbin_call()
     transfer = start_voipbin_transfer(voipbin, call["id"])
     groupcall = _get(voipbin, f"/groupcalls/{transfer['groupcall_id']}")
@@ -251,4 +331,7 @@ def test_deleted_style(voipbin: httpx.Client, sandbox: TransferSandbox, style: s
             assert "tm_delete" not in obj
         else:
             assert obj["tm_delete"] == (None if style == "null" else "9999-01-01 00:00:00.000000")
-    assert TIME.match(fetched["tm_create"])
+    assert LEGACY_TIME.match(fetched["tm_create"]) and LEGACY_TIME.match(transfer["tm_create"])
+    page = voipbin.get("/calls", params={"page_size": 1}).json()
+    assert LEGACY_TIME.match(page["next_page_token"])
+    assert voipbin.get("/calls", params={"page_size": 1, "page_token": page["next_page_token"]}).json()["result"]

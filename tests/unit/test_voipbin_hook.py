@@ -312,7 +312,13 @@ def test_unexpected_shape_is_a_server_error() -> None:
         ("blind", groupcall_json("hangup"), None, TransferStatus.FAILED, 1),
         ("attended", groupcall_json("progressing"), call_json(), TransferStatus.ACTIVE, 2),
         ("attended", groupcall_json("progressing", answered=True), call_json(), TransferStatus.ACTIVE, 2),
-        ("attended", groupcall_json("progressing", answered=True), call_json("hangup"), TransferStatus.COMPLETED, 2),
+        (
+            "attended",
+            groupcall_json("progressing", answered=True),
+            call_json("hangup", tm_hangup="2026-01-15T09:31:00Z"),
+            TransferStatus.COMPLETED,
+            3,  # the answering call too: its timestamps decide
+        ),
         ("attended", groupcall_json("hangup"), call_json(), TransferStatus.FAILED, 2),
     ],
 )
@@ -322,9 +328,12 @@ async def test_check_transfer_fetches_only_what_it_needs(
     router = respx.mock(assert_all_called=False)
     router.get(GROUPCALL).mock(return_value=httpx.Response(200, json=groupcall))
     call_route = router.get(CALL).mock(return_value=httpx.Response(200, json=call or call_json()))
+    answer = call_json("progressing", call_id=ANSWER_ID, tm_progressing="2026-01-15T09:30:01Z")
+    answer_route = router.get(f"{VB_BASE}/calls/{ANSWER_ID}").mock(return_value=httpx.Response(200, json=answer))
     with router:
         await _check_transfer_fetches_only_what_it_needs(kind, status, requests)
-        assert call_route.called is (requests == 2)
+        assert call_route.called is (requests >= 2)
+        assert answer_route.called is (requests == 3)
 
 
 async def _check_transfer_fetches_only_what_it_needs(kind: str, status: TransferStatus, requests: int) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from airflow.sdk import Connection
 
-from airflow_provider_transfers.exceptions import TransferConflictError, TransferNotFoundError
+from airflow_provider_transfers.exceptions import TransferNotFoundError, TransferServerError
 from airflow_provider_transfers.hooks.voipbin import VoipbinHook
 from airflow_provider_transfers.models import TransferStatus
 from airflow_provider_transfers.operators.voipbin import (
@@ -111,12 +111,17 @@ def test_cancel_and_complete_operators_against_the_sandbox(transfer_sandbox: Any
     assert transfer_sandbox.control.transfer(attended["id"])["transferer_call"]["status"] == "hangup"
 
 
-def test_transferer_call_not_progressing_is_a_conflict_with_a_hint(transfer_sandbox: Any) -> None:
+def test_refused_transfer_is_a_500_not_retried_with_a_hint(transfer_sandbox: Any) -> None:
+    """Every transfer-manager refusal is a 500 on today's server (bin-transfer-manager/pkg/listenhandler/
+    v1_transfers.go:28-32); a create is never retried on it (a second POST could start a second transfer)."""
     call = transfer_sandbox.control.create_voipbin_call(status="ringing")
-    with pytest.raises(TransferConflictError) as info:
-        hook_for(transfer_sandbox).create_transfer("attended", call["id"], ADDRESSES)
-    assert info.value.reason == "CALL_STATE_INVALID"
-    assert "progressing" in str(info.value) and info.value.request_id
+    hook = hook_for(transfer_sandbox)
+    with pytest.raises(TransferServerError) as info:
+        hook.create_transfer("attended", call["id"], ADDRESSES)
+    assert info.value.status_code == 500 and info.value.request_id
+    assert "must be answered" in str(info.value) and "conference" in str(info.value)
+    stats = transfer_sandbox.control.stats()["platforms"]["voipbin"]["endpoints"]
+    assert stats["POST /v1.0/transfers"] == {"500": 1}
 
 
 def test_unknown_groupcall_is_not_found(transfer_sandbox: Any) -> None:

@@ -19,6 +19,7 @@ from airflow_provider_transfers.operators.voipbin import (
 from tests.voipbin_factories import (
     ACCESS_KEY,
     ADDRESSES,
+    ANSWER_ID,
     GROUPCALL_ID,
     TRANSFER_ID,
     TRANSFERER_ID,
@@ -31,6 +32,9 @@ from tests.voipbin_factories import (
 TRANSFERS = f"{VB_BASE}/transfers"
 GROUPCALL = f"{VB_BASE}/groupcalls/{GROUPCALL_ID}"
 CALL = f"{VB_BASE}/calls/{TRANSFERER_ID}"
+ANSWER_CALL = f"{VB_BASE}/calls/{ANSWER_ID}"
+ANSWERED = call_json("progressing", call_id=ANSWER_ID, tm_progressing="2026-01-15T09:30:01Z")
+"""The answering call, read once the agent hung up: answered before the agent's tm_hangup below."""
 
 
 @pytest.fixture(autouse=True)
@@ -114,7 +118,9 @@ def test_complete_refuses_a_rendered_blind_transfer_before_any_request() -> None
 @pytest.mark.parametrize("render", [json.dumps, str])
 def test_complete_hangs_up_the_transferer_and_waits_for_completed(render: Any) -> None:
     respx.get(GROUPCALL).mock(return_value=httpx.Response(200, json=groupcall_json("progressing", answered=True)))
-    respx.get(CALL).mock(side_effect=responses(call_json("progressing"), call_json("terminating"), call_json("hangup")))
+    hung = call_json("hangup", reason="normal", tm_hangup="2026-01-15T09:31:00Z")
+    respx.get(CALL).mock(side_effect=responses(call_json("progressing"), call_json("terminating"), hung))
+    respx.get(ANSWER_CALL).mock(return_value=httpx.Response(200, json=ANSWERED))
     hangup = respx.post(f"{CALL}/hangup").mock(return_value=httpx.Response(200, json=call_json("terminating")))
     op = VoipbinCompleteTransferOperator(task_id="t", transfer=render(transfer_json()), poll_interval=0.1)
     xcom = op.execute({})
@@ -125,10 +131,12 @@ def test_complete_hangs_up_the_transferer_and_waits_for_completed(render: Any) -
 @respx.mock
 def test_complete_of_a_completed_transfer_succeeds_without_hanging_up(capsys: pytest.CaptureFixture[str]) -> None:
     respx.get(GROUPCALL).mock(return_value=httpx.Response(200, json=groupcall_json("hangup", answered=True)))
-    respx.get(CALL).mock(return_value=httpx.Response(200, json=call_json("hangup", reason="normal")))
+    hung = call_json("hangup", reason="normal", tm_hangup="2026-01-15T09:31:00Z")
+    respx.get(CALL).mock(return_value=httpx.Response(200, json=hung))
+    respx.get(ANSWER_CALL).mock(return_value=httpx.Response(200, json=ANSWERED))
     xcom = VoipbinCompleteTransferOperator(task_id="t", transfer=transfer_json()).execute({})
     assert xcom["status"] == "completed"
-    assert [c.request.method for c in respx.calls] == ["GET", "GET"]
+    assert [c.request.method for c in respx.calls] == ["GET", "GET", "GET"]  # + the answering call
     assert "is already completed" in capsys.readouterr().out
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_transfers.models import NIL_UUID, TransferStatus, VoipbinCall, VoipbinGroupcall
-from airflow_provider_transfers.voipbin_status import derive_voipbin_status, needs_transferer_call
+from airflow_provider_transfers.voipbin_status import derive_voipbin_status, needs_answer_call, needs_transferer_call
 
 GROUPCALL_ID = "e1f2a3b4-c5d6-7e8f-9a0b-1c2d3e4f5a6b"
 TRANSFERER_ID = "c9d0e1f2-a3b4-5c6d-7e8f-9a0b1c2d3e4f"
@@ -59,20 +59,20 @@ def test_blind_unanswered_answer_call_id_absent_is_unanswered() -> None:
         ("progressing", False, "progressing", TransferStatus.ACTIVE, "ringing"),
         # answered and consulting
         ("progressing", True, "progressing", TransferStatus.ACTIVE, "consulting"),
-        # answered, the agent hung up: done
-        ("progressing", True, "hangup", TransferStatus.COMPLETED, "completed"),
-        ("hangup", True, "hangup", TransferStatus.COMPLETED, "completed"),
+        # answered, the agent hung up: the answering call is needed to tell the order
+        ("progressing", True, "hangup", TransferStatus.ACTIVE, "answering call is needed"),
         # nobody answered
         ("hangup", False, "progressing", TransferStatus.FAILED, "nobody answered"),
         # being cancelled but not hung up yet: still active
         ("hangingup", False, "progressing", TransferStatus.ACTIVE, "ringing"),
-        # agent hung up before anyone answered: VoIPbin abandons the transfer
+        # agent hung up before anyone answered (transferer.go:58-68), whatever the groupcall does next
         ("progressing", False, "hangup", TransferStatus.FAILED, "before anyone answered"),
-        # transferee hung up during the consultation: back to the caller
+        ("hangingup", False, "hangup", TransferStatus.FAILED, "before anyone answered"),
+        # transferee hung up during the consultation: back to the caller (transferee.go:62-88)
         ("hangup", True, "progressing", TransferStatus.FAILED, "during the consultation"),
+        ("hangup", True, "terminating", TransferStatus.FAILED, "during the consultation"),
         # agent hanging up: nothing terminal until it reaches hangup
         ("progressing", True, "terminating", TransferStatus.ACTIVE, "terminating"),
-        ("hangup", True, "terminating", TransferStatus.ACTIVE, "terminating"),
     ],
 )
 def test_attended(gc_status: str, answered: bool, transferer: str, expected: TransferStatus, words: str) -> None:
@@ -80,11 +80,106 @@ def test_attended(gc_status: str, answered: bool, transferer: str, expected: Tra
     assert derived.status is expected
     assert words in derived.detail
     assert derived.evidence["transferer_call_status"] == transferer
+    assert bool(derived.evidence["decided_by"]) is expected.is_terminal
+
+
+T0 = "2026-03-01T10:00:00Z"
+T1 = "2026-03-01T10:00:01.5Z"
+T2 = "2026-03-01 10:00:02.000000"  # the legacy form: both forms compare as instants
+T3 = "2026-03-01T10:00:03Z"
+
+
+def agent_gone(at: str) -> VoipbinCall:
+    return VoipbinCall.model_validate({"id": TRANSFERER_ID, "status": "hangup", "tm_hangup": at})
+
+
+def answerer(answered_at: str, left_at: str | None = None) -> VoipbinCall:
+    body: dict[str, Any] = {"id": ANSWER_ID, "status": "hangup" if left_at else "progressing"}
+    body["tm_progressing"] = answered_at
+    if left_at:
+        body["tm_hangup"] = left_at
+    return VoipbinCall.model_validate(body)
+
+
+@pytest.mark.parametrize(
+    ("agent_hangup", "answer", "gc_status", "expected", "decided_by"),
+    [
+        # answered at T1, agent left at T2, transferee still there: handed over
+        (
+            T2,
+            answerer(T1),
+            "progressing",
+            TransferStatus.COMPLETED,
+            "answer_call.tm_progressing<transferer_call.tm_hangup",
+        ),
+        # ...and the transferee hangs up later (T3): still completed
+        (
+            T2,
+            answerer(T1, T3),
+            "hangup",
+            TransferStatus.COMPLETED,
+            "answer_call.tm_progressing<transferer_call.tm_hangup",
+        ),
+        # agent left at T1, someone answered at T2: the answer is ignored (transferee.go:137-142)
+        (
+            T1,
+            answerer(T2),
+            "progressing",
+            TransferStatus.FAILED,
+            "answer_call.tm_progressing>=transferer_call.tm_hangup",
+        ),
+        # a tie counts against the transfer (it may have been reported failed already)
+        (
+            T1,
+            answerer(T1),
+            "progressing",
+            TransferStatus.FAILED,
+            "answer_call.tm_progressing>=transferer_call.tm_hangup",
+        ),
+        # answered at T0, transferee left at T1, agent hung up at T2: the caller never reached anyone
+        (T2, answerer(T0, T1), "hangup", TransferStatus.FAILED, "answer_call.tm_hangup<=transferer_call.tm_hangup"),
+        (T1, answerer(T0, T1), "hangup", TransferStatus.FAILED, "answer_call.tm_hangup<=transferer_call.tm_hangup"),
+    ],
+)
+def test_attended_order_read_from_timestamps(
+    agent_hangup: str, answer: VoipbinCall, gc_status: str, expected: TransferStatus, decided_by: str
+) -> None:
+    derived = derive_voipbin_status("attended", groupcall(gc_status, True), agent_gone(agent_hangup), answer)
+    assert derived.status is expected
+    assert derived.evidence["decided_by"][0] == decided_by
+    assert derived.evidence["answer_tm_progressing"] == answer.tm_progressing.isoformat()  # type: ignore[union-attr]
+    assert derived.evidence["transferer_tm_hangup"] is not None
+
+
+def test_attended_without_timestamps_counts_the_answer() -> None:
+    """Data without tm_* (never sent for an answered, hung-up pair): the platform's own reading."""
+    answer = VoipbinCall.model_validate({"id": ANSWER_ID, "status": "progressing"})
+    derived = derive_voipbin_status("attended", groupcall("progressing", True), call("hangup"), answer)
+    assert derived.status is TransferStatus.COMPLETED and "order unknown" in derived.detail
+
+
+@pytest.mark.parametrize(
+    ("kind", "gc", "transferer", "needed"),
+    [
+        ("attended", ("progressing", True), "hangup", True),
+        ("attended", ("hangup", True), "hangup", True),
+        ("attended", ("progressing", True), "progressing", False),
+        ("attended", ("progressing", True), "terminating", False),
+        ("attended", ("progressing", False), "hangup", False),
+        ("blind", ("progressing", True), "hangup", False),
+    ],
+)
+def test_needs_answer_call_only_when_the_order_decides(
+    kind: str, gc: tuple[str, bool], transferer: str, needed: bool
+) -> None:
+    assert needs_answer_call(kind, groupcall(*gc), call(transferer)) is needed
+    assert needs_answer_call(kind, groupcall(*gc), None) is False
 
 
 def test_attended_evidence_carries_hangup_reasons() -> None:
     answer = call("hangup", "normal", call_id=ANSWER_ID)
     derived = derive_voipbin_status("attended", groupcall("hangup", True), call("hangup", "normal"), answer)
+    assert derived.status is TransferStatus.COMPLETED  # no timestamps: the answer counts
     assert derived.evidence["transferer_hangup_reason"] == "normal"
     assert derived.evidence["answer_hangup_reason"] == "normal"
     assert derived.evidence["answer_call_status"] == "hangup"
