@@ -17,7 +17,7 @@ Location = Path | ObjectStoragePath
 
 FORMATS = ("jsonl", "csv")
 _SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
-_ALIASES = {"jsonl": "jsonl", "ndjson": "jsonl", "json_lines": "jsonl", "jsonlines": "jsonl", "csv": "csv"}
+FORMAT_ALIASES = {"jsonl": "jsonl", "ndjson": "jsonl", "json_lines": "jsonl", "jsonlines": "jsonl", "csv": "csv"}
 _LOCAL_PROTOCOLS = ("file", "local")
 
 
@@ -45,7 +45,7 @@ def asset_uri(location: Location) -> str:
 def detect_format(location: Location | None, explicit: str | None, *, what: str) -> str:
     """``jsonl`` or ``csv``: ``explicit`` when given, else from the file extension."""
     if explicit:
-        found = _ALIASES.get(explicit.strip().lower())
+        found = FORMAT_ALIASES.get(explicit.strip().lower())
         if found is None:
             raise ValueError(f"{what} format must be one of {', '.join(FORMATS)}; got {explicit!r}")
         return found
