@@ -24,7 +24,7 @@ from airflow_provider_transfers.reconcile.actions import StaleAction
 from airflow_provider_transfers.reconcile.audit import audit_rows, check_limits, format_table
 from airflow_provider_transfers.reconcile.durations import parse_duration
 from airflow_provider_transfers.reconcile.job import OnInvalid, ReconcileOptions, reconcile
-from airflow_provider_transfers.reconcile.records import RecordReader, RecordsInput
+from airflow_provider_transfers.reconcile.records import RecordReader, RecordsFileError, RecordsInput
 from airflow_provider_transfers.reconcile.report import ReportFormatError, read_report
 from airflow_provider_transfers.reconcile.storage import FORMAT_ALIASES, Location, asset_uri, detect_format, to_location
 from airflow_provider_transfers.reconcile.validate import InvalidRecordsError
@@ -223,7 +223,7 @@ class TransferReconciliationOperator(BaseOperator):
         hook = get_transfer_hook(self.conn_id, policy=policy, async_transport=transport)
         try:
             summary = asyncio.run(_run(hook, reader, output, options))
-        except InvalidRecordsError as exc:
+        except (InvalidRecordsError, RecordsFileError) as exc:
             raise AirflowFailException(str(exc)) from None
         finally:
             hook.close()

@@ -70,6 +70,8 @@ class Prepared:
     recorded_status: str
     created_at: datetime | None
     invalid: str | None = None
+    duplicate_of: int | None = None
+    """Row number of the first record of the same transfer (this one is reported, not checked)."""
 
 
 def prepare(raw: RawRecord, hook: TransferIdentifier) -> Prepared:
