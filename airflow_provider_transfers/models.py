@@ -173,13 +173,13 @@ class TransfereeAddress(Address):
     name: OptionalLabel = None
     detail: OptionalLabel = None
 
-    @field_validator("target")
+    @field_validator("target", mode="before")
     @classmethod
-    def _target_matches_type(cls, value: str, info: ValidationInfo) -> str:
+    def _target_matches_type(cls, value: Any, info: ValidationInfo) -> Any:
         kind = info.data.get("type")
         if kind is None:  # the type was refused already; that error is the one to report
             return value
-        return str(check_as(_TARGET_TYPES.get(kind, Text), value))
+        return check_as(_TARGET_TYPES.get(kind, Text), value)
 
 
 class VoipbinTransfer(_PlatformModel):

@@ -82,6 +82,8 @@ def _parse_list_text(text: str) -> list[Any]:
     """A rendered template: JSON, or the Python literal Jinja renders a list of dicts into."""
     try:
         value = json.loads(text)
+    except RecursionError:
+        raise ValueError("records text must hold a list nested at most a few levels deep") from None
     except ValueError:
         try:
             value = ast.literal_eval(text.strip())
