@@ -309,6 +309,7 @@ def json_safe(
     return json.loads(text)
 
 
+@functools.cache
 def json_object(*, max_bytes: int = MAX_BODY_BYTES, max_depth: int = MAX_DEPTH) -> Any:
     """A request body: a dict, or JSON text of an object; ``None`` and blank text mean ``{}``."""
     what = "a JSON object (a dict or JSON text of one)"

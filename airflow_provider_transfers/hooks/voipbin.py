@@ -93,11 +93,14 @@ def validate_transfer_type(value: Any, field: str = "transfer_type") -> VoipbinT
     return result
 
 
+@functools.cache
+def _text_of(expected: str) -> Any:
+    return Annotated[Any, BeforeValidator(lambda v: parse_json_text(v, what=expected, python_literals=True))]
+
+
 def _parse_text(value: str, field: str, expected: str) -> Any:
     """JSON text, or the Python literal a Jinja ``{{ xcom }}`` renders a dict/list into (size/depth checked)."""
-    return validate(
-        Annotated[Any, BeforeValidator(lambda v: parse_json_text(v, what=expected, python_literals=True))], value, field
-    )
+    return validate(_text_of(expected), value, field)
 
 
 ADDRESSES_EXPECTED = "a non-empty list of addresses like [{'type': 'tel', 'target': '+15551234567'}]"
