@@ -16,13 +16,12 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_transfers.exceptions import TransferProviderError
-from airflow_provider_transfers.reconcile.storage import Location, detect_format, to_location
+from airflow_provider_transfers.reconcile.storage import Location, detect_format, open_binary, to_location
 
 BOM = b"\xef\xbb\xbf"
 
@@ -94,13 +93,6 @@ def _parse_list_text(text: str) -> list[Any]:
     return value
 
 
-def _open_binary(location: Location) -> IO[bytes]:
-    if isinstance(location, Path):
-        return open(location, "rb")
-    stream: IO[bytes] = location.open("rb")
-    return stream
-
-
 def _decoded_lines(fh: Iterable[bytes]) -> Iterator[tuple[int, str, str | None]]:
     """``(line number, text, problem)`` per physical line; the BOM of line 1 dropped. A line that is not
     UTF-8 comes back decoded with replacement characters and ``problem`` saying where it broke."""
@@ -116,7 +108,7 @@ def _decoded_lines(fh: Iterable[bytes]) -> Iterator[tuple[int, str, str | None]]
 
 def _iter_jsonl(location: Location) -> Iterator[RawRecord]:
     number = 0
-    with _open_binary(location) as fh:
+    with open_binary(location) as fh:
         for line_no, line, problem in _decoded_lines(fh):
             if not line.strip():
                 continue
@@ -134,7 +126,7 @@ def _iter_jsonl(location: Location) -> Iterator[RawRecord]:
 
 def _iter_csv(location: Location) -> Iterator[RawRecord]:
     """Flat columns; an empty cell means the field is absent. ``line`` is the row's last physical line."""
-    with _open_binary(location) as fh:
+    with open_binary(location) as fh:
         bad: dict[int, str] = {}
 
         def text() -> Iterator[str]:

@@ -64,3 +64,11 @@ def open_text(location: Location, mode: str = "r") -> IO[Any]:
     if isinstance(location, Path):
         return open(location, mode, encoding="utf-8", newline="")
     return location.open(mode, encoding="utf-8", newline="")
+
+
+def open_binary(location: Location) -> IO[bytes]:
+    """Byte stream (records and reports are decoded line by line, so a bad byte can name its line)."""
+    if isinstance(location, Path):
+        return open(location, "rb")
+    stream: IO[bytes] = location.open("rb")
+    return stream

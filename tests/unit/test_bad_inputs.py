@@ -41,6 +41,7 @@ from airflow_provider_transfers.operators.voipbin import (
     VoipbinCompleteTransferOperator,
     VoipbinCreateTransferOperator,
 )
+from airflow_provider_transfers.reconcile import REPORT_COLUMNS
 from airflow_provider_transfers.sensors.transfer import TransferStatusSensor
 from airflow_provider_transfers.triggers.transfer import TransferStatusTrigger
 from tests.factories import KD, UO, UX, twilio_connection, twilio_transfer
@@ -797,6 +798,36 @@ case(
     "records",
     "list",
 )
+
+case(
+    "reconcile.records.transfer-field-deep",
+    lambda: reconcile_op(records=[{"transfer": DEEP_TEXT, "recorded_status": "completed"}]).execute(
+        {"outlet_events": {}}
+    ),
+    "record 1: field 'transfer'",
+    "nested too deeply",
+)
+
+
+_REPORT_ROW = json.dumps({c: 1 if c == "row" else "in_sync" for c in REPORT_COLUMNS}).encode()
+
+
+def _audit_file(name: str, content: bytes) -> Callable[[], Any]:
+    def act() -> Any:
+        path = Path(f"/tmp/census-{name}")
+        path.write_bytes(content)
+        return audit_op(report_path=str(path), max_errors=0).execute({})
+
+    return act
+
+
+case(
+    "audit.report.invalid-utf8",
+    _audit_file("report-bad.jsonl", _REPORT_ROW + b"\n" + _REPORT_ROW.replace(b"in_sync", b"in_\xffsync") + b"\n"),
+    "line 2",
+    "not valid UTF-8",
+)
+case("audit.report.deep-line", _audit_file("report-deep.jsonl", DEEP_TEXT.encode() + b"\n"), "line 1", "not valid JSON")
 
 for rule in ("max_errors", "max_drifted", "max_stale", "max_not_found"):
     for name, value in {"nan": NAN, "inf": INF, "negative": -1, "text": "none", "bool": True, "fraction": 2.5}.items():
