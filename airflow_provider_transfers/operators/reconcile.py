@@ -66,7 +66,28 @@ def _optional_path(value: Any) -> Any:
     raise form_error("a local directory path, or None")
 
 
+def _location(value: Any) -> Any:
+    if isinstance(value, ObjectStoragePath | os.PathLike) or (isinstance(value, str) and value.strip()):
+        return value
+    raise form_error("a path or URI of a file (text, os.PathLike or ObjectStoragePath)")
+
+
+def _records(value: Any) -> Any:
+    if isinstance(value, list | tuple | ObjectStoragePath | os.PathLike) or (isinstance(value, str) and value.strip()):
+        return value
+    raise form_error("a list of records, JSON text of one, or the path/URI of a .jsonl/.csv file")
+
+
+def _asset_arg(value: Any) -> Any:
+    if value is None or isinstance(value, Asset) or (isinstance(value, str) and value.strip()):
+        return value
+    raise form_error("an Asset, an Asset URI or name, or None")
+
+
 FormatName = Annotated[str | None, BeforeValidator(_format_name)]
+FileLocation = Annotated[Any, BeforeValidator(_location)]
+RecordsArg = Annotated[Any, BeforeValidator(_records)]
+AssetArg = Annotated[Any, BeforeValidator(_asset_arg)]
 OnInvalidArg = Annotated[str, BeforeValidator(_on_invalid)]
 PolicyOverrides = Annotated[dict[str, Any] | None, BeforeValidator(_policy_mapping)]
 OptionalDir = Annotated[Any, BeforeValidator(_optional_path)]
@@ -159,7 +180,7 @@ class TransferReconciliationOperator(BaseOperator):
         self.dry_run_actions: bool = validate(StrictBool, dry_run, "dry_run")  # ``dry_run`` is a BaseOperator method
         self.checkpoint_dir = validate(OptionalDir, checkpoint_dir, "checkpoint_dir")
         self._check_rendered(parse_time=True)
-        self.report_asset = self._asset(report_asset, output_path)
+        self.report_asset = self._asset(validate(AssetArg, report_asset, "report_asset"), output_path)
         if self.report_asset is not None and self.report_asset not in self.outlets:
             self.outlets = [*self.outlets, self.report_asset]
 
@@ -177,6 +198,8 @@ class TransferReconciliationOperator(BaseOperator):
         """The templated arguments: at parse time those that are literal, after rendering all of them."""
         checks: list[tuple[Any, Any]] = [
             (self.conn_id, validator(ConnId, "conn_id")),
+            (self.records, validator(RecordsArg, "records")),
+            (self.output_path, validator(FileLocation, "output_path")),
             (self.records_format, validator(FormatName, "records_format")),
             (self.report_format, validator(FormatName, "report_format")),
             (self.stale_after, lambda v: parse_duration(v, "stale_after")),
@@ -271,6 +294,7 @@ class TransferAuditOperator(BaseOperator):
         super().__init__(**kwargs)
         self.report_path = report_path
         self.report_format = report_format
+        check_if_literal(report_path, validator(FileLocation, "report_path"))
         check_if_literal(report_format, validator(FormatName, "report_format"))
         self.limits = check_limits(
             {
@@ -283,8 +307,8 @@ class TransferAuditOperator(BaseOperator):
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
-        location = to_location(self.report_path)
         try:
+            location = to_location(validate(FileLocation, self.report_path, "report_path"))
             validate(FormatName, self.report_format, "report_format")
             fmt = detect_format(location, self.report_format, what="report")
             audit = audit_rows(read_report(location, fmt), self.limits, str(location))

@@ -725,6 +725,12 @@ case(
     "report_format",
     "'jsonl' or 'csv'",
 )
+case("reconcile.output_path.int", lambda: reconcile_op(output_path=5), "output_path", "a path or URI")
+case("reconcile.output_path.empty", lambda: reconcile_op(output_path=" "), "output_path", "a path or URI")
+case("reconcile.records.int", lambda: reconcile_op(records=5), "records", "a list of records")
+case("reconcile.records.dict", lambda: reconcile_op(records={"sid": UX}), "records", "a list of records")
+case("reconcile.report_asset.int", lambda: reconcile_op(report_asset=5), "report_asset", "an Asset")
+case("audit.report_path.none", lambda: audit_op(report_path=None), "report_path", "a path or URI")
 case("reconcile.conn_id.empty", lambda: reconcile_op(conn_id=""), "conn_id", CONN_FORM)
 case("reconcile.conn_id.space", lambda: reconcile_op(conn_id="my conn"), "conn_id", CONN_FORM)
 case("reconcile.checkpoint_dir.int", lambda: reconcile_op(checkpoint_dir=5), "checkpoint_dir", "a local directory path")
