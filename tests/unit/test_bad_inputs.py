@@ -962,3 +962,41 @@ def test_bad_input_is_refused_before_any_request(bad: Case) -> None:
     assert bad.expect in message, f"the expected form {bad.expect!r} is not stated in: {message[:300]}"
     assert len(message) < 2000, f"message too long ({len(message)} chars)"
     assert not SENT
+
+
+# --------------------------------------------------------------------------------------------- and what is fine
+
+
+def test_good_inputs_near_the_limits_are_accepted() -> None:
+    """The census must not be passed by refusing everything: values at the limits, numeric text and
+    templates still go through."""
+    from airflow_provider_transfers.hooks.twilio_flex import normalize_body
+    from airflow_provider_transfers.hooks.voipbin import normalize_addresses
+
+    assert reconcile_op(max_concurrency="10", rate_limit="2.5", rate_burst=3.0).max_concurrency == 10
+    assert reconcile_op(rate_limit="2.5").rate_limit == 2.5
+    assert reconcile_op(act_on_stale="True", stale_action_body={"status": "failed"}).act_on_stale is True
+    assert audit_op(max_errors="3", max_failed_ratio="0.25").limits == {"max_errors": 3, "max_failed_ratio": 0.25}
+    assert twilio(max_body_bytes="2000000").max_body_bytes == 2_000_000
+    assert normalize_body(deep_dict(31)) == deep_dict(31)  # 32 levels with the body itself
+    at_limit = normalize_body({"n": "x" * (1_000_000 - 8)})  # {"n":"..."}: exactly 1 MB of compact JSON
+    assert len(json.dumps(at_limit, separators=(",", ":"))) == 1_000_000
+    with pytest.raises(TransferValidationError, match="at most 1000000 bytes"):
+        normalize_body({"n": "x" * (1_000_000 - 7)})
+    targets = [
+        "alice@example.com",
+        "sip:alice@example.com",
+        "sips:bob.smith+1@sub-domain.example.co.uk:5061",
+        "a%20b@10.0.0.1:5060",
+        "carol@[2001:db8::1]",
+        "dave@localhost",
+    ]
+    assert [a["target"] for a in normalize_addresses([{"type": "sip", "target": t} for t in targets])] == targets
+    assert len(normalize_addresses(tel("+15551234567") * 100)) == 100
+    assert normalize_addresses('[{"type": "extension", "target": "1001", "name": ""}]') == [
+        {"type": "extension", "target": "1001", "name": ""}
+    ]
+    # templated values wait for rendering
+    tw_create(interaction_sid=T, body=T, twilio_flex_conn_id=T)
+    vb_create(transferee_addresses=T, transferer_call_id=T)
+    reconcile_op(conn_id=T, stale_after=T, report_format=T)
