@@ -6,19 +6,25 @@ field never breaks a DAG and nothing the platform sent is lost on the way to XCo
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
 import pendulum
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
-NIL_UUID = "00000000-0000-0000-0000-000000000000"
+from airflow_provider_transfers.validation import (
+    E164,
+    NIL_UUID,
+    Email,
+    ResourceUuid,
+    SipAddress,
+    Text,
+    check_as,
+    form_error,
+)
+
 VOIPBIN_NOT_DELETED_SENTINEL = "9999-01-01"
-UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-E164_RE = re.compile(r"^\+[1-9][0-9]{1,14}$")
-SIP_RE = re.compile(r"^(sips?:)?[^@\s:;]+@[A-Za-z0-9.\-]+(:[0-9]{1,5})?$")
 
 
 class TransferStatus(StrEnum):
@@ -142,29 +148,49 @@ class Address(_PlatformModel):
     detail: str | None = None
 
 
+_TARGET_TYPES: dict[str, Any] = {
+    AddressType.TEL.value: E164,
+    AddressType.SIP.value: SipAddress,
+    AddressType.AGENT.value: ResourceUuid,
+    AddressType.CONFERENCE.value: ResourceUuid,
+    AddressType.EMAIL.value: Email,
+}
+"""The form of ``target`` per address type; any other type takes a one-line ``Text``."""
+ADDRESS_TYPES = tuple(t.value for t in AddressType if t.value)
+
+
+def _address_type(value: Any) -> str:
+    if not isinstance(value, str) or value not in ADDRESS_TYPES:
+        raise form_error(f"one of {', '.join(ADDRESS_TYPES)}")
+    return value
+
+
+OptionalLabel = Annotated[str | None, Field(max_length=1024)]
+
+
 class TransfereeAddress(Address):
-    """An address we are about to *send*: every rule is checked before any request leaves."""
+    """An address we are about to *send*: every rule is checked before any request leaves.
 
-    @field_validator("type")
+    ``target`` must match its ``type`` in full (no trailing newline): ``tel`` E.164, ``sip`` user@host,
+    ``agent``/``conference`` a UUID, ``email`` an address, other types one line of text. Unknown keys are
+    refused (a typo such as ``tagret`` would otherwise be sent and ignored).
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    type: Annotated[str, BeforeValidator(_address_type)]
+    target: str
+    target_name: OptionalLabel = None
+    name: OptionalLabel = None
+    detail: OptionalLabel = None
+
+    @field_validator("target", mode="before")
     @classmethod
-    def _known_type(cls, value: str) -> str:
-        allowed = [t.value for t in AddressType if t.value]
-        if value not in allowed:
-            raise ValueError(f"type must be one of {', '.join(allowed)}; got {value!r}")
-        return value
-
-    @model_validator(mode="after")
-    def _target_matches_type(self) -> TransfereeAddress:
-        target = self.target
-        if not target:
-            raise ValueError("target is required")
-        if self.type == AddressType.TEL and not E164_RE.match(target):
-            raise ValueError(f"a 'tel' target must be E.164 like +15551234567; got {target!r}")
-        if self.type == AddressType.SIP and not SIP_RE.match(target):
-            raise ValueError(f"a 'sip' target must be user@domain; got {target!r}")
-        if self.type in (AddressType.AGENT, AddressType.CONFERENCE) and not UUID_RE.match(target):
-            raise ValueError(f"an '{self.type}' target must be a UUID; got {target!r}")
-        return self
+    def _target_matches_type(cls, value: Any, info: ValidationInfo) -> Any:
+        kind = info.data.get("type")
+        if kind is None:  # the type was refused already; that error is the one to report
+            return value
+        return check_as(_TARGET_TYPES.get(kind, Text), value)
 
 
 class VoipbinTransfer(_PlatformModel):

@@ -13,6 +13,9 @@ from typing import Any
 
 from airflow.sdk import XComArg
 
+from airflow_provider_transfers.validation import MAX_DEPTH as CHECKED_DEPTH
+from airflow_provider_transfers.validation import json_depth
+
 MAX_DEPTH = 64
 """Deeper nesting is not looked into; the post-render check (which refuses it) decides."""
 
@@ -35,6 +38,11 @@ def contains_template(value: Any, *, _depth: int = 0) -> bool:
 
 
 def check_if_literal(value: Any, check: Callable[[Any], Any]) -> None:
-    """Run ``check(value)`` now unless some part of ``value`` is rendered later."""
-    if not contains_template(value):
+    """Run ``check(value)`` now unless some part of ``value`` is rendered later.
+
+    A value nested deeper than ``validation.MAX_DEPTH`` is checked (and refused) now whatever it holds:
+    rendering cannot make it shallower, and Airflow's own walk over template fields for ``XComArg``
+    references would otherwise die of ``RecursionError`` right after ``__init__``.
+    """
+    if json_depth(value, CHECKED_DEPTH) > CHECKED_DEPTH or not contains_template(value):
         check(value)

@@ -10,10 +10,12 @@ patterns here go through ``re.fullmatch`` and never rely on ``^...$``.
 
 from __future__ import annotations
 
+import ast
 import functools
+import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, TypeAdapter, ValidationError
@@ -86,6 +88,7 @@ def _bounded(expected: str, *, gt: float | None = None, ge: float | None = None)
     return AfterValidator(check)
 
 
+@functools.cache
 def twilio_sid(prefix: str) -> Any:
     """``prefix`` plus 32 hex digits (34 characters)."""
     expected = f"a Twilio SID: '{prefix}' followed by 32 hex digits (34 chars)"
@@ -117,11 +120,226 @@ NonNegativeSeconds = Annotated[
 PositiveInt = Annotated[int, _number("a whole number >= 1", integer=True), _bounded("a whole number >= 1", ge=1)]
 NonNegativeInt = Annotated[int, _number("a whole number >= 0", integer=True), _bounded("a whole number >= 0", ge=0)]
 PositiveNumber = Annotated[float, _number("a finite number > 0", integer=False), _bounded("a finite number > 0", gt=0)]
+NonNegativeNumber = Annotated[
+    float, _number("a finite number >= 0", integer=False), _bounded("a finite number >= 0", ge=0)
+]
+Fraction = Annotated[
+    float,
+    _number("a finite number within [0, 1]", integer=False),
+    _bounded("a finite number within [0, 1]", ge=0),
+    AfterValidator(lambda v: _at_most(v, 1.0, "a finite number within [0, 1]")),
+]
+
+
+def _at_most(value: float, limit: float, expected: str) -> float:
+    if value > limit:
+        raise form_error(expected)
+    return value
+
+
+def _strict_bool(value: Any) -> bool:
+    """``True``/``False``, and the text Airflow templating renders them to; never 1, 0 or "yes"."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise form_error("True or False")
+
+
+StrictBool = Annotated[bool, BeforeValidator(_strict_bool)]
+
+CONN_ID_EXPECTED = "an Airflow connection id: letters, digits, '_', '.', '-' (at most 250 chars)"
+ConnId = Annotated[str, _strict_text(CONN_ID_EXPECTED), full_match(r"[\w.\-]{1,250}", CONN_ID_EXPECTED)]
+"""An Airflow connection id (Airflow's own key rule: ``[\\w.-]``, 1 to 250 characters)."""
+
+# --------------------------------------------------------------------------------------------- addresses
+
+E164_EXPECTED = "an E.164 phone number like +15551234567"
+E164 = Annotated[str, _strict_text(E164_EXPECTED), full_match(r"\+[1-9][0-9]{1,14}", E164_EXPECTED)]
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOSTNAME_PATTERN = rf"(?:{_LABEL}\.)*{_LABEL}"
+_IPV6 = r"\[[0-9A-Fa-f:.]{2,45}\]"
+SIP_EXPECTED = (
+    "a SIP address user@domain like alice@example.com (optionally 'sip:', ':port'): the user part of "
+    "letters, digits and . _ ~ - + ! $ & ' * = , %; the domain a hostname or IP address"
+)
+_SIP_USER = r"(?:[A-Za-z0-9._~+!$&'*=,\-]|%[0-9A-Fa-f]{2})+"
+_SIP_PATTERN = rf"(?:sips?:)?{_SIP_USER}@(?:{HOSTNAME_PATTERN}|{_IPV6})(?::[0-9]{{1,5}})?"
+
+
+def _host_length(value: str) -> str:
+    host = value.rpartition("@")[2]
+    if len(host) > 253 + 6:
+        raise form_error(SIP_EXPECTED)
+    return value
+
+
+SipAddress = Annotated[
+    str, _strict_text(SIP_EXPECTED), full_match(_SIP_PATTERN, SIP_EXPECTED), AfterValidator(_host_length)
+]
+"""``user@domain`` (``sip:``/``sips:`` and a port allowed): no path, query, fragment or empty labels."""
+
+EMAIL_EXPECTED = "an email address like alice@example.com"
+Email = Annotated[
+    str,
+    _strict_text(EMAIL_EXPECTED),
+    full_match(rf"[A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~\-]{{1,64}}@{HOSTNAME_PATTERN}", EMAIL_EXPECTED),
+]
+
+TEXT_EXPECTED = "a non-empty single-line text of at most 256 chars, without surrounding spaces"
+_TEXT_PATTERN = r"[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]{0,254}[^\s\x00-\x1f\x7f])?"
+Text = Annotated[str, _strict_text(TEXT_EXPECTED), full_match(_TEXT_PATTERN, TEXT_EXPECTED)]
+"""Free text sent to a platform (an extension, a line name, a display name): one line, trimmed."""
+
+# --------------------------------------------------------------------------------------------- JSON
+
+MAX_DEPTH = 32
+"""Deepest nesting of dicts and lists accepted in a JSON value (a request body, an address list)."""
+MAX_BODY_BYTES = 1_000_000
+"""Largest request body (its JSON, UTF-8) sent to a platform; hooks and operators take ``max_body_bytes``."""
+MAX_ADDRESSES = 100
+"""Most transferee addresses in one VoIPbin transfer; the hook and operator take ``max_addresses``."""
+
+
+def json_depth(value: Any, limit: int = MAX_DEPTH) -> int:
+    """Nesting depth of dicts/lists/tuples in ``value`` (0 for a scalar), without recursion.
+
+    Stops as soon as ``limit`` is exceeded (returns ``limit + 1``), so a 100,000-deep value costs little.
+    """
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        depth += 1
+        if depth > limit:
+            return depth
+        deepest = max(deepest, depth)
+        stack.extend((child, depth) for child in children)
+    return deepest
+
+
+def text_depth(text: str, limit: int = MAX_DEPTH) -> int:
+    """Bracket depth of JSON (or Python literal) text, ignoring brackets inside strings; no recursion."""
+    depth = deepest = 0
+    quote = ""
+    escaped = False
+    for char in text:
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char in "[{(":
+            depth += 1
+            if depth > limit:
+                return depth
+            deepest = max(deepest, depth)
+        elif char in "]})":
+            depth -= 1
+    return deepest
+
+
+def _size_expected(what: str, max_bytes: int, setting: str) -> str:
+    return f"{what} of at most {max_bytes} bytes as JSON (raise {setting} to allow more)"
+
+
+def _depth_expected(what: str, max_depth: int) -> str:
+    return f"{what} nested at most {max_depth} levels deep"
+
+
+def parse_json_text(
+    text: str,
+    *,
+    what: str,
+    max_bytes: int = MAX_BODY_BYTES,
+    max_depth: int = MAX_DEPTH,
+    setting: str = "max_body_bytes",
+    python_literals: bool = False,
+) -> Any:
+    """JSON text (or, with ``python_literals``, the ``str()`` Jinja renders a dict/list into), size and
+    depth checked *before* parsing, so no parser ever recurses into a hostile value."""
+    if len(text) > max_bytes or len(text.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise form_error(_size_expected(what, max_bytes, setting))
+    opening = text.count("[") + text.count("{") + text.count("(")
+    if opening > max_depth and text_depth(text, max_depth) > max_depth:
+        raise form_error(_depth_expected(what, max_depth))
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        if not python_literals:
+            raise form_error(f"{what} (JSON text that parses: {exc})") from None
+    except RecursionError:
+        raise form_error(_depth_expected(what, max_depth)) from None
+    try:
+        return ast.literal_eval(text.strip())
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        raise form_error(f"{what} (JSON text, or a Python literal of one)") from None
+
+
+def json_safe(
+    value: Any,
+    *,
+    what: str,
+    max_bytes: int = MAX_BODY_BYTES,
+    max_depth: int = MAX_DEPTH,
+    setting: str = "max_body_bytes",
+) -> Any:
+    """``value`` as plain JSON data (a deep copy), refusing deep nesting, NaN/inf and oversize values."""
+    if json_depth(value, max_depth) > max_depth:
+        raise form_error(_depth_expected(what, max_depth))
+    try:
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise form_error(f"{what} holding only JSON values (no NaN or infinity): {exc}") from None
+    except RecursionError:  # a cycle, or nesting hidden from json_depth (e.g. in an exotic Mapping)
+        raise form_error(_depth_expected(what, max_depth)) from None
+    if len(text.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise form_error(_size_expected(what, max_bytes, setting))
+    return json.loads(text)
+
+
+@functools.cache
+def json_object(*, max_bytes: int = MAX_BODY_BYTES, max_depth: int = MAX_DEPTH) -> Any:
+    """A request body: a dict, or JSON text of an object; ``None`` and blank text mean ``{}``."""
+    what = "a JSON object (a dict or JSON text of one)"
+
+    def check(value: Any) -> dict[str, Any]:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return {}
+        if isinstance(value, str | bytes):
+            text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+            value = parse_json_text(text, what=what, max_bytes=max_bytes, max_depth=max_depth)
+        if not isinstance(value, Mapping):
+            raise form_error(what)
+        result = json_safe(dict(value), what=what, max_bytes=max_bytes, max_depth=max_depth)
+        assert isinstance(result, dict)
+        return result
+
+    return Annotated[dict[str, Any], BeforeValidator(check)]
 
 
 @functools.cache
 def _adapter(tp: Any) -> TypeAdapter[Any]:
     return TypeAdapter(tp)
+
+
+def check_as(tp: Any, value: Any) -> Any:
+    """Inside another validator: ``value`` as ``tp``, or a form error stating what ``tp`` expects."""
+    try:
+        return _adapter(tp).validate_python(value)
+    except ValidationError as exc:
+        raise form_error(_expected(exc.errors(include_url=False)[0])) from None
 
 
 def _location(prefix: str, loc: tuple[int | str, ...]) -> str:
@@ -137,8 +355,22 @@ def _location(prefix: str, loc: tuple[int | str, ...]) -> str:
 def _expected(error: Any) -> str:
     if error["type"] == FORM_ERROR:
         return str(error["ctx"]["expected"])
+    if error["type"] == "missing":
+        return "a value (the field is required)"
+    if error["type"] == "extra_forbidden":
+        return "no such field (an unknown key, misspelt?)"
     message = str(error["msg"])
     return message[0].lower() + message[1:] if message else error["type"]
+
+
+class _Shown:
+    """A value already rendered for the message (its ``repr`` is the text itself)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
 
 
 def as_transfer_error(exc: ValidationError, field: str = "", *, show_value: bool = True) -> TransferValidationError:
@@ -147,8 +379,8 @@ def as_transfer_error(exc: ValidationError, field: str = "", *, show_value: bool
     where = _location(field, tuple(first["loc"]))
     got = first.get("input") if show_value and first["type"] != "missing" else None
     if isinstance(got, str | bytes) and len(got) > 200:
-        got = f"{got[:200]!r}... ({len(got)} chars)"
-    elif not isinstance(got, str | bytes | int | float | type(None)):
+        got = _Shown(f"{got[:200]!r}... ({len(got)} chars)")
+    elif not isinstance(got, _Shown | str | bytes | int | float | type(None)):
         got = type(got).__name__
     error = TransferValidationError(where, _expected(first), got, show_value=show_value)
     extra = len(exc.errors()) - 1

@@ -6,7 +6,6 @@ update take any JSON object: a dict, or a JSON string rendered from a template.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -27,35 +26,25 @@ from airflow_provider_transfers.http.client import fallback_message, json_error_
 from airflow_provider_transfers.http.policy import HttpPolicy
 from airflow_provider_transfers.http.urls import validate_base_url
 from airflow_provider_transfers.models import TransferCheck, TwilioTransfer
+from airflow_provider_transfers.validation import MAX_BODY_BYTES, PositiveInt, json_object, twilio_sid, validate
 
 DEFAULT_BASE_URL = "https://flex-api.twilio.com"
 _REGION_TOKEN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
 def validate_sid(value: Any, prefix: str, field: str) -> str:
-    """A Twilio SID: two-letter ``prefix`` and 32 hex digits. Raises naming ``field``."""
-    if not isinstance(value, str) or not re.fullmatch(rf"{prefix}[0-9a-fA-F]{{32}}", value.strip()):
-        raise TransferValidationError(field, f"a Twilio SID: '{prefix}' followed by 32 hex digits (34 chars)", value)
-    return value.strip()
+    """A Twilio SID: two-letter ``prefix`` and 32 hex digits, the whole value. Raises naming ``field``."""
+    return str(validate(twilio_sid(prefix), value, field))
 
 
-def normalize_body(body: Any, field: str = "body") -> dict[str, Any]:
-    """The request body as a JSON object: ``None``/empty -> ``{}``; a dict; or a JSON string of an object."""
-    if body is None or (isinstance(body, str) and not body.strip()):
-        return {}
-    if isinstance(body, str):
-        try:
-            body = json.loads(body)
-        except ValueError as exc:
-            raise TransferValidationError(
-                field, "a JSON object (dict or JSON text)", f"unparseable text: {exc}"
-            ) from None
-    if not isinstance(body, Mapping):
-        raise TransferValidationError(field, "a JSON object (dict or JSON text of an object)", type(body).__name__)
-    try:
-        return json.loads(json.dumps(dict(body)))
-    except (TypeError, ValueError) as exc:
-        raise TransferValidationError(field, "a JSON-serialisable object", str(exc)) from None
+def normalize_body(body: Any, field: str = "body", *, max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
+    """The request body as a JSON object: ``None``/empty -> ``{}``; a dict; or JSON text of an object.
+
+    Refused, naming ``field``: anything else, NaN/infinity, nesting deeper than ``validation.MAX_DEPTH``,
+    and more than ``max_bytes`` of JSON.
+    """
+    result: dict[str, Any] = validate(json_object(max_bytes=max_bytes), body, field)
+    return result
 
 
 def parse_twilio_error(response: httpx.Response) -> dict[str, Any]:
@@ -92,6 +81,11 @@ class TwilioFlexHook(TransferHook):
     # Interactions API: 20 requests/s per endpoint per account.
     connection_ui = TWILIO_FLEX_UI
     default_policy: ClassVar[HttpPolicy] = HttpPolicy(rate_limit=20.0, rate_burst=20)
+
+    def __init__(self, *args: Any, max_body_bytes: int | str = MAX_BODY_BYTES, **kwargs: Any) -> None:
+        """:param max_body_bytes: largest create/update body sent, as UTF-8 JSON (default 1 MB)."""
+        self.max_body_bytes: int = validate(PositiveInt, max_body_bytes, "max_body_bytes")
+        super().__init__(*args, **kwargs)
 
     @staticmethod
     def parse_error(response: httpx.Response) -> dict[str, Any]:
@@ -157,11 +151,13 @@ class TwilioFlexHook(TransferHook):
             ) from None
 
     def create_transfer(self, interaction_sid: str, channel_sid: str, body: Any = None) -> TwilioTransfer:
-        path, payload = self._transfers_path(interaction_sid, channel_sid), normalize_body(body)
+        path = self._transfers_path(interaction_sid, channel_sid)
+        payload = normalize_body(body, max_bytes=self.max_body_bytes)
         return self._parse(self.api.request("POST", path, json=payload, bucket="create", idempotent=False))
 
     async def acreate_transfer(self, interaction_sid: str, channel_sid: str, body: Any = None) -> TwilioTransfer:
-        path, payload = self._transfers_path(interaction_sid, channel_sid), normalize_body(body)
+        path = self._transfers_path(interaction_sid, channel_sid)
+        payload = normalize_body(body, max_bytes=self.max_body_bytes)
         api = await self.aget_conn()
         return self._parse(await api.arequest("POST", path, json=payload, bucket="create", idempotent=False))
 
@@ -178,14 +174,14 @@ class TwilioFlexHook(TransferHook):
         self, interaction_sid: str, channel_sid: str, transfer_sid: str, body: Any = None
     ) -> TwilioTransfer:
         path = self._transfer_path(interaction_sid, channel_sid, transfer_sid)
-        payload = normalize_body(body)
+        payload = normalize_body(body, max_bytes=self.max_body_bytes)
         return self._parse(self.api.request("POST", path, json=payload, bucket="update"))
 
     async def aupdate_transfer(
         self, interaction_sid: str, channel_sid: str, transfer_sid: str, body: Any = None
     ) -> TwilioTransfer:
         path = self._transfer_path(interaction_sid, channel_sid, transfer_sid)
-        payload = normalize_body(body)
+        payload = normalize_body(body, max_bytes=self.max_body_bytes)
         api = await self.aget_conn()
         return self._parse(await api.arequest("POST", path, json=payload, bucket="update"))
 

@@ -7,15 +7,14 @@ finishes or cancels a transfer by hanging up the transferer call or the groupcal
 
 from __future__ import annotations
 
-import ast
-import json
+import functools
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar, NamedTuple, TypeVar
+from typing import Annotated, Any, ClassVar, NamedTuple, TypeVar
 
 import httpx
 from airflow.sdk import Connection
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, BeforeValidator, ValidationError
 
 from airflow_provider_transfers.connection_ui import VOIPBIN_UI
 from airflow_provider_transfers.exceptions import (
@@ -31,15 +30,22 @@ from airflow_provider_transfers.http.client import fallback_message, json_error_
 from airflow_provider_transfers.http.policy import HttpPolicy
 from airflow_provider_transfers.http.urls import validate_base_url
 from airflow_provider_transfers.models import (
-    NIL_UUID,
-    UUID_RE,
-    AddressType,
     TransferCheck,
     TransfereeAddress,
     VoipbinCall,
     VoipbinGroupcall,
     VoipbinTransfer,
     VoipbinTransferType,
+)
+from airflow_provider_transfers.validation import (
+    MAX_ADDRESSES,
+    MAX_DEPTH,
+    PositiveInt,
+    ResourceUuid,
+    form_error,
+    json_depth,
+    parse_json_text,
+    validate,
 )
 from airflow_provider_transfers.voipbin_status import derive_voipbin_status, needs_answer_call, needs_transferer_call
 
@@ -59,12 +65,6 @@ CALL_STATE_HINT = (
 )
 NOT_FOUND_HINT = "VoIPbin keeps transfers and their groupcalls for 24 hours; an older transfer can no longer be checked"
 _VERSION_SEGMENT = re.compile(r"/v\d+(\.\d+)*$")
-_TARGET_EXPECTED = {
-    AddressType.TEL.value: "an E.164 phone number like +15551234567",
-    AddressType.SIP.value: "a SIP address user@domain",
-    AddressType.AGENT.value: "an agent UUID",
-    AddressType.CONFERENCE.value: "a conference UUID",
-}
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -72,73 +72,73 @@ M = TypeVar("M", bound=BaseModel)
 # --------------------------------------------------------------------------------------------- inputs
 
 
-UUID_EXPECTED = "a UUID like 3fa85f64-5717-4562-b3fc-2c963f66afa6 (not the nil UUID)"
-
-
 def validate_uuid(value: Any, field: str) -> str:
-    """A VoIPbin resource id: a UUID, not the nil UUID. Raises naming ``field``."""
-    text = value.strip() if isinstance(value, str) else value
-    if not isinstance(text, str) or not UUID_RE.match(text) or text == NIL_UUID:
-        raise TransferValidationError(field, UUID_EXPECTED, value)
-    return text
+    """A VoIPbin resource id: a UUID (the whole value), not the nil UUID. Raises naming ``field``."""
+    return str(validate(ResourceUuid, value, field))
+
+
+TRANSFER_TYPE_EXPECTED = "'attended' or 'blind'"
+
+
+def _transfer_type(value: Any) -> VoipbinTransferType:
+    if isinstance(value, str) and value.lower() in {t.value for t in VoipbinTransferType}:
+        return VoipbinTransferType(value.lower())
+    raise form_error(TRANSFER_TYPE_EXPECTED)
+
+
+TransferType = Annotated[VoipbinTransferType, BeforeValidator(_transfer_type)]
 
 
 def validate_transfer_type(value: Any, field: str = "transfer_type") -> VoipbinTransferType:
-    try:
-        return VoipbinTransferType(value.strip().lower() if isinstance(value, str) else value)
-    except ValueError:
-        raise TransferValidationError(field, "'attended' or 'blind'", value) from None
+    result: VoipbinTransferType = validate(TransferType, value, field)
+    return result
+
+
+@functools.cache
+def _text_of(expected: str) -> Any:
+    return Annotated[Any, BeforeValidator(lambda v: parse_json_text(v, what=expected, python_literals=True))]
 
 
 def _parse_text(value: str, field: str, expected: str) -> Any:
-    """JSON text, or the Python literal a Jinja ``{{ xcom }}`` renders a dict/list into."""
-    try:
-        return json.loads(value)
-    except ValueError:
-        pass
-    try:
-        return ast.literal_eval(value.strip())
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        raise TransferValidationError(field, expected, "text that is neither JSON nor a Python literal") from None
+    """JSON text, or the Python literal a Jinja ``{{ xcom }}`` renders a dict/list into (size/depth checked)."""
+    return validate(_text_of(expected), value, field)
 
 
-def normalize_addresses(value: Any, field: str = "transferee_addresses") -> list[dict[str, Any]]:
+ADDRESSES_EXPECTED = "a non-empty list of addresses like [{'type': 'tel', 'target': '+15551234567'}]"
+
+
+@functools.cache
+def transferee_addresses(max_items: int = MAX_ADDRESSES) -> Any:
+    """The type of ``transferee_addresses``: a list (or one mapping, or text of either) of at most
+    ``max_items`` addresses, each a ``TransfereeAddress``."""
+
+    def before(value: Any) -> list[Any]:
+        if isinstance(value, str):
+            value = parse_json_text(value, what=ADDRESSES_EXPECTED, python_literals=True)
+        if isinstance(value, Mapping | BaseModel):
+            value = [value]
+        if not isinstance(value, list | tuple) or not value:
+            raise form_error(ADDRESSES_EXPECTED)
+        if len(value) > max_items:
+            raise form_error(f"at most {max_items} addresses (raise max_addresses to allow more)")
+        items = [v.model_dump(mode="json", exclude_none=True) if isinstance(v, BaseModel) else v for v in value]
+        if json_depth(items) > MAX_DEPTH:
+            raise form_error(f"addresses nested at most {MAX_DEPTH} levels deep")
+        return items
+
+    return Annotated[list[TransfereeAddress], BeforeValidator(before)]
+
+
+def normalize_addresses(
+    value: Any, field: str = "transferee_addresses", *, max_items: int = MAX_ADDRESSES
+) -> list[dict[str, Any]]:
     """Transferee addresses as the request body needs them, each checked with ``TransfereeAddress``.
 
-    Accepts a list of mappings (or one mapping), or JSON text of them (a rendered template).
+    Accepts a list of mappings (or one mapping), or JSON text of them (a rendered template); at most
+    ``max_items`` of them.
     """
-    expected = "a non-empty list of addresses like [{'type': 'tel', 'target': '+15551234567'}]"
-    if isinstance(value, str):
-        value = _parse_text(value, field, expected)
-    if isinstance(value, Mapping | BaseModel):
-        value = [value]
-    if not isinstance(value, list | tuple) or not value:
-        raise TransferValidationError(field, expected, value if not isinstance(value, list | tuple) else "[]")
-    return [_address(item, f"{field}[{i}]") for i, item in enumerate(value)]
-
-
-def _address(item: Any, where: str) -> dict[str, Any]:
-    if isinstance(item, BaseModel):
-        item = item.model_dump(mode="json", exclude_none=True)
-    if not isinstance(item, Mapping):
-        raise TransferValidationError(where, "an address object with 'type' and 'target'", type(item).__name__)
-    allowed = ", ".join(t.value for t in AddressType if t.value)
-    if not item.get("type"):
-        raise TransferValidationError(f"{where}.type", f"one of {allowed}", item.get("type"))
-    try:
-        address = TransfereeAddress.model_validate(dict(item))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = first.get("loc") or ()
-        if loc and loc[0] == "type":
-            raise TransferValidationError(f"{where}.type", f"one of {allowed}", item.get("type")) from None
-        if loc and loc[0] not in ("target",):
-            raise TransferValidationError(f"{where}.{loc[0]}", "a string", item.get(str(loc[0]))) from None
-        kind = str(item.get("type"))
-        raise TransferValidationError(
-            f"{where}.target", _TARGET_EXPECTED.get(kind, f"a non-empty target for type {kind!r}"), item.get("target")
-        ) from None
-    return address.model_dump(mode="json", exclude_none=True)
+    addresses: list[TransfereeAddress] = validate(transferee_addresses(max_items), value, field)
+    return [a.model_dump(mode="json", exclude_none=True) for a in addresses]
 
 
 def coerce_transfer(value: Any, field: str = "transfer") -> dict[str, Any]:
@@ -266,6 +266,11 @@ class VoipbinHook(TransferHook):
     connection_ui = VOIPBIN_UI
     default_policy: ClassVar[HttpPolicy] = HttpPolicy(rate_limit=16.7, rate_burst=33)
 
+    def __init__(self, *args: Any, max_addresses: int | str = MAX_ADDRESSES, **kwargs: Any) -> None:
+        """:param max_addresses: most transferee addresses one transfer may ring (default 100)."""
+        self.max_addresses: int = validate(PositiveInt, max_addresses, "max_addresses")
+        super().__init__(*args, **kwargs)
+
     @staticmethod
     def parse_error(response: httpx.Response) -> dict[str, Any]:
         return parse_voipbin_error(response)
@@ -304,15 +309,14 @@ class VoipbinHook(TransferHook):
                 message=f"the {what} in the response does not match the documented shape: {exc}",
             ) from None
 
-    @staticmethod
     def transfer_body(
-        transfer_type: VoipbinTransferType | str, transferer_call_id: str, transferee_addresses: Any
+        self, transfer_type: VoipbinTransferType | str, transferer_call_id: str, transferee_addresses: Any
     ) -> dict[str, Any]:
         """The ``POST /transfers`` body, every field checked (raises before any request)."""
         return {
             "transfer_type": validate_transfer_type(transfer_type).value,
             "transferer_call_id": validate_uuid(transferer_call_id, "transferer_call_id"),
-            "transferee_addresses": normalize_addresses(transferee_addresses),
+            "transferee_addresses": normalize_addresses(transferee_addresses, max_items=self.max_addresses),
         }
 
     def create_transfer(

@@ -10,25 +10,87 @@ import asyncio
 import os
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from airflow.sdk import Asset, BaseOperator, Context, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
+from pydantic import BeforeValidator
 
 from airflow_provider_transfers.hooks.base import TransferHook
 from airflow_provider_transfers.hooks.registry import get_transfer_hook
+from airflow_provider_transfers.hooks.twilio_flex import normalize_body
 from airflow_provider_transfers.http.transport import ShardedAsyncTransport
 from airflow_provider_transfers.reconcile.actions import StaleAction
 from airflow_provider_transfers.reconcile.audit import audit_rows, check_limits, format_table
 from airflow_provider_transfers.reconcile.durations import parse_duration
 from airflow_provider_transfers.reconcile.job import OnInvalid, ReconcileOptions, ReconciliationStoppedError, reconcile
-from airflow_provider_transfers.reconcile.records import RecordReader, RecordsInput
+from airflow_provider_transfers.reconcile.records import RecordReader, RecordsFileError, RecordsInput
 from airflow_provider_transfers.reconcile.report import ReportFormatError, read_report
-from airflow_provider_transfers.reconcile.storage import Location, asset_uri, detect_format, to_location
+from airflow_provider_transfers.reconcile.storage import FORMAT_ALIASES, Location, asset_uri, detect_format, to_location
 from airflow_provider_transfers.reconcile.validate import InvalidRecordsError
-from airflow_provider_transfers.templating import contains_template
+from airflow_provider_transfers.templating import check_if_literal, contains_template
+from airflow_provider_transfers.validation import (
+    ConnId,
+    NonNegativeNumber,
+    PositiveInt,
+    StrictBool,
+    form_error,
+    validate,
+    validator,
+)
 
 PathInput = str | os.PathLike[str] | ObjectStoragePath
+
+
+def _format_name(value: Any) -> Any:
+    if value is None or (isinstance(value, str) and value.strip().lower() in FORMAT_ALIASES):
+        return value
+    raise form_error("'jsonl' or 'csv', or None to tell from the file's extension")
+
+
+def _on_invalid(value: Any) -> Any:
+    if value in ("fail", "report"):
+        return value
+    raise form_error("'fail' or 'report'")
+
+
+def _policy_mapping(value: Any) -> Any:
+    if value is None or isinstance(value, dict):
+        return value
+    raise form_error("a dict of HTTP policy fields (timeout, max_attempts, ...) or None")
+
+
+def _optional_path(value: Any) -> Any:
+    if value is None or (isinstance(value, str) and value.strip()) or isinstance(value, os.PathLike):
+        return value
+    raise form_error("a local directory path, or None")
+
+
+def _location(value: Any) -> Any:
+    if isinstance(value, ObjectStoragePath | os.PathLike) or (isinstance(value, str) and value.strip()):
+        return value
+    raise form_error("a path or URI of a file (text, os.PathLike or ObjectStoragePath)")
+
+
+def _records(value: Any) -> Any:
+    if isinstance(value, list | tuple | ObjectStoragePath | os.PathLike) or (isinstance(value, str) and value.strip()):
+        return value
+    raise form_error("a list of records, JSON text of one, or the path/URI of a .jsonl/.csv file")
+
+
+def _asset_arg(value: Any) -> Any:
+    if value is None or isinstance(value, Asset) or (isinstance(value, str) and value.strip()):
+        return value
+    raise form_error("an Asset, an Asset URI or name, or None")
+
+
+FormatName = Annotated[str | None, BeforeValidator(_format_name)]
+FileLocation = Annotated[Any, BeforeValidator(_location)]
+RecordsArg = Annotated[Any, BeforeValidator(_records)]
+AssetArg = Annotated[Any, BeforeValidator(_asset_arg)]
+OnInvalidArg = Annotated[str, BeforeValidator(_on_invalid)]
+PolicyOverrides = Annotated[dict[str, Any] | None, BeforeValidator(_policy_mapping)]
+OptionalDir = Annotated[Any, BeforeValidator(_optional_path)]
 
 
 def report_asset_for(output_path: PathInput) -> Asset:
@@ -107,22 +169,18 @@ class TransferReconciliationOperator(BaseOperator):
         self.records_format = records_format
         self.report_format = report_format
         self.stale_after = stale_after
-        self.max_concurrency = max_concurrency
-        self.rate_limit = rate_limit
-        self.rate_burst = rate_burst
-        self.http_policy = dict(http_policy or {})
-        self.on_invalid: OnInvalid = on_invalid
-        self.act_on_stale = act_on_stale
+        # Not templated: checked (and numeric text converted) now, each error naming its argument.
+        self.max_concurrency: int = validate(PositiveInt, max_concurrency, "max_concurrency")
+        self.rate_limit: float | None = validate(NonNegativeNumber | None, rate_limit, "rate_limit")
+        self.rate_burst: int | None = validate(PositiveInt | None, rate_burst, "rate_burst")
+        self.http_policy: dict[str, Any] = dict(validate(PolicyOverrides, http_policy, "http_policy") or {})
+        self.on_invalid: OnInvalid = validate(OnInvalidArg, on_invalid, "on_invalid")
+        self.act_on_stale: bool = validate(StrictBool, act_on_stale, "act_on_stale")
         self.stale_action_body = stale_action_body
-        self.dry_run_actions = dry_run  # ``dry_run`` is a BaseOperator method
-        self.checkpoint_dir = checkpoint_dir
-        if on_invalid not in ("fail", "report"):
-            raise ValueError(f"on_invalid must be 'fail' or 'report'; got {on_invalid!r}")
-        if max_concurrency < 1:
-            raise ValueError(f"max_concurrency must be >= 1; got {max_concurrency!r}")
-        if not contains_template(stale_after) or isinstance(stale_after, timedelta):
-            parse_duration(stale_after)
-        self.report_asset = self._asset(report_asset, output_path)
+        self.dry_run_actions: bool = validate(StrictBool, dry_run, "dry_run")  # ``dry_run`` is a BaseOperator method
+        self.checkpoint_dir = validate(OptionalDir, checkpoint_dir, "checkpoint_dir")
+        self._check_rendered(parse_time=True)
+        self.report_asset = self._asset(validate(AssetArg, report_asset, "report_asset"), output_path)
         if self.report_asset is not None and self.report_asset not in self.outlets:
             self.outlets = [*self.outlets, self.report_asset]
 
@@ -135,6 +193,24 @@ class TransferReconciliationOperator(BaseOperator):
         if isinstance(output_path, str) and contains_template(output_path):
             return None
         return report_asset_for(output_path)
+
+    def _check_rendered(self, *, parse_time: bool = False) -> None:
+        """The templated arguments: at parse time those that are literal, after rendering all of them."""
+        checks: list[tuple[Any, Any]] = [
+            (self.conn_id, validator(ConnId, "conn_id")),
+            (self.records, validator(RecordsArg, "records")),
+            (self.output_path, validator(FileLocation, "output_path")),
+            (self.records_format, validator(FormatName, "records_format")),
+            (self.report_format, validator(FormatName, "report_format")),
+            (self.stale_after, lambda v: parse_duration(v, "stale_after")),
+        ]
+        if self.act_on_stale:
+            checks.append((self.stale_action_body, lambda v: normalize_body(v, "stale_action_body")))
+        for value, check in checks:
+            if parse_time and not isinstance(value, timedelta):
+                check_if_literal(value, check)
+            else:
+                check(value)
 
     def _policy(self) -> dict[str, Any]:
         policy = dict(self.http_policy)
@@ -157,6 +233,7 @@ class TransferReconciliationOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         try:
+            self._check_rendered()
             reader = RecordReader(self.records, self.records_format)
             output = to_location(self.output_path)
             options = self.options()
@@ -164,11 +241,12 @@ class TransferReconciliationOperator(BaseOperator):
         except ValueError as exc:  # bad arguments: a retry cannot fix them
             raise AirflowFailException(str(exc)) from None
         policy = self._policy()
-        transport = ShardedAsyncTransport(int(policy["max_connections"]))
+        connections = validate(PositiveInt, policy["max_connections"], "http_policy.max_connections")
+        transport = ShardedAsyncTransport(connections)
         hook = get_transfer_hook(self.conn_id, policy=policy, async_transport=transport)
         try:
             summary = asyncio.run(_run(hook, reader, output, options))
-        except (InvalidRecordsError, ReconciliationStoppedError) as exc:
+        except (InvalidRecordsError, RecordsFileError, ReconciliationStoppedError) as exc:
             raise AirflowFailException(str(exc)) from None
         finally:
             hook.close()
@@ -216,6 +294,8 @@ class TransferAuditOperator(BaseOperator):
         super().__init__(**kwargs)
         self.report_path = report_path
         self.report_format = report_format
+        check_if_literal(report_path, validator(FileLocation, "report_path"))
+        check_if_literal(report_format, validator(FormatName, "report_format"))
         self.limits = check_limits(
             {
                 "max_failed_ratio": max_failed_ratio,
@@ -227,8 +307,9 @@ class TransferAuditOperator(BaseOperator):
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
-        location = to_location(self.report_path)
         try:
+            location = to_location(validate(FileLocation, self.report_path, "report_path"))
+            validate(FormatName, self.report_format, "report_format")
             fmt = detect_format(location, self.report_format, what="report")
             audit = audit_rows(read_report(location, fmt), self.limits, str(location))
         except (ReportFormatError, ValueError) as exc:

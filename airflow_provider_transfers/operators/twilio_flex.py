@@ -10,6 +10,17 @@ from airflow.sdk import BaseOperator, Context
 from airflow_provider_transfers.hooks.twilio_flex import TwilioFlexHook, normalize_body, validate_sid
 from airflow_provider_transfers.operators._waiting import TransferWaitMixin
 from airflow_provider_transfers.templating import check_if_literal
+from airflow_provider_transfers.validation import MAX_BODY_BYTES, ConnId, PositiveInt, validate, validator
+
+
+def _check_literals(op: TwilioFlexCreateTransferOperator | TwilioFlexUpdateTransferOperator) -> None:
+    """Parse-time checks of the arguments that are final already (templates are checked after rendering)."""
+    check_if_literal(op.twilio_flex_conn_id, validator(ConnId, "twilio_flex_conn_id"))
+    check_if_literal(op.interaction_sid, lambda v: validate_sid(v, "KD", "interaction_sid"))
+    check_if_literal(op.channel_sid, lambda v: validate_sid(v, "UO", "channel_sid"))
+    if isinstance(op, TwilioFlexUpdateTransferOperator):
+        check_if_literal(op.transfer_sid, lambda v: validate_sid(v, "UX", "transfer_sid"))
+    check_if_literal(op.body, lambda v: normalize_body(v, max_bytes=op.max_body_bytes))
 
 
 class TwilioFlexCreateTransferOperator(BaseOperator):
@@ -22,6 +33,7 @@ class TwilioFlexCreateTransferOperator(BaseOperator):
     :param channel_sid: ``UO...`` SID of the channel (templated).
     :param body: the JSON object Twilio expects (a dict or JSON text, templated); ``{}`` when omitted.
     :param twilio_flex_conn_id: connection of type ``twilio_flex``.
+    :param max_body_bytes: largest ``body`` sent, as UTF-8 JSON (default 1 MB); larger is refused.
     """
 
     template_fields: Sequence[str] = ("interaction_sid", "channel_sid", "body", "twilio_flex_conn_id")
@@ -35,6 +47,7 @@ class TwilioFlexCreateTransferOperator(BaseOperator):
         channel_sid: str,
         body: dict[str, Any] | str | None = None,
         twilio_flex_conn_id: str = TwilioFlexHook.default_conn_name,
+        max_body_bytes: int = MAX_BODY_BYTES,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -42,12 +55,12 @@ class TwilioFlexCreateTransferOperator(BaseOperator):
         self.channel_sid = channel_sid
         self.body = body
         self.twilio_flex_conn_id = twilio_flex_conn_id
-        check_if_literal(interaction_sid, lambda v: validate_sid(v, "KD", "interaction_sid"))
-        check_if_literal(channel_sid, lambda v: validate_sid(v, "UO", "channel_sid"))
-        check_if_literal(body, normalize_body)
+        self.max_body_bytes: int = validate(PositiveInt, max_body_bytes, "max_body_bytes")
+        _check_literals(self)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        with TwilioFlexHook(self.twilio_flex_conn_id) as hook:
+        conn_id = validate(ConnId, self.twilio_flex_conn_id, "twilio_flex_conn_id")
+        with TwilioFlexHook(conn_id, max_body_bytes=self.max_body_bytes) as hook:
             transfer = hook.create_transfer(self.interaction_sid, self.channel_sid, self.body)
         self.log.info("Created %s transfer %s: status %s", transfer.type.value, transfer.sid, transfer.status.value)
         context["ti"].xcom_push(key="transfer_sid", value=transfer.sid)
@@ -62,6 +75,7 @@ class TwilioFlexUpdateTransferOperator(TransferWaitMixin, BaseOperator):
     :param transfer_sid: ``UX...`` SID of the transfer (templated; e.g. from the create operator's XCom).
     :param body: the JSON object to send (dict or JSON text, templated); ``{}`` when omitted.
     :param twilio_flex_conn_id: connection of type ``twilio_flex``.
+    :param max_body_bytes: largest ``body`` sent, as UTF-8 JSON (default 1 MB); larger is refused.
     :param wait_for_completion: then wait until the transfer is ``completed`` (the XCom gains
         ``final_check``) or ``failed`` (the task fails without retries). See ``TransferWaitMixin`` for
         ``poll_interval``, ``timeout`` and ``deferrable``.
@@ -85,6 +99,7 @@ class TwilioFlexUpdateTransferOperator(TransferWaitMixin, BaseOperator):
         transfer_sid: str,
         body: dict[str, Any] | str | None = None,
         twilio_flex_conn_id: str = TwilioFlexHook.default_conn_name,
+        max_body_bytes: int = MAX_BODY_BYTES,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -93,13 +108,12 @@ class TwilioFlexUpdateTransferOperator(TransferWaitMixin, BaseOperator):
         self.transfer_sid = transfer_sid
         self.body = body
         self.twilio_flex_conn_id = twilio_flex_conn_id
-        check_if_literal(interaction_sid, lambda v: validate_sid(v, "KD", "interaction_sid"))
-        check_if_literal(channel_sid, lambda v: validate_sid(v, "UO", "channel_sid"))
-        check_if_literal(transfer_sid, lambda v: validate_sid(v, "UX", "transfer_sid"))
-        check_if_literal(body, normalize_body)
+        self.max_body_bytes: int = validate(PositiveInt, max_body_bytes, "max_body_bytes")
+        _check_literals(self)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        with TwilioFlexHook(self.twilio_flex_conn_id) as hook:
+        conn_id = validate(ConnId, self.twilio_flex_conn_id, "twilio_flex_conn_id")
+        with TwilioFlexHook(conn_id, max_body_bytes=self.max_body_bytes) as hook:
             transfer = hook.update_transfer(self.interaction_sid, self.channel_sid, self.transfer_sid, self.body)
         self.log.info("Updated transfer %s: status %s", transfer.sid, transfer.status.value)
         return self.wait_for_transfer(context, transfer.to_xcom())

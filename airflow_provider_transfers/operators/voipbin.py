@@ -26,6 +26,7 @@ from airflow_provider_transfers.hooks.voipbin import (
 from airflow_provider_transfers.models import TransferCheck, TransferStatus, VoipbinTransferType
 from airflow_provider_transfers.operators._waiting import TransferWaitMixin
 from airflow_provider_transfers.templating import check_if_literal
+from airflow_provider_transfers.validation import MAX_ADDRESSES, ConnId, PositiveInt, validate, validator
 
 UI_COLOR = "#4a90d9"
 
@@ -41,6 +42,7 @@ class VoipbinCreateTransferOperator(TransferWaitMixin, BaseOperator):
     :param transferer_call_id: UUID of the answered, bridged call that transfers (templated).
     :param transferee_addresses: list of ``{"type", "target", ...}`` (or JSON text of it, templated).
     :param voipbin_conn_id: connection of type ``voipbin``.
+    :param max_addresses: most transferee addresses allowed (default 100); more are refused before sending.
     :param wait_for_completion: wait until the transfer is ``completed`` or ``failed`` (see
         ``TransferWaitMixin`` for ``poll_interval``, ``timeout`` and ``deferrable``). An attended transfer
         completes only when the transferer call hangs up, so waiting on one here lasts until the agent
@@ -58,6 +60,7 @@ class VoipbinCreateTransferOperator(TransferWaitMixin, BaseOperator):
         transferer_call_id: str | XComArg,
         transferee_addresses: list[dict[str, Any]] | str | XComArg,
         voipbin_conn_id: str = VoipbinHook.default_conn_name,
+        max_addresses: int = MAX_ADDRESSES,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -66,12 +69,15 @@ class VoipbinCreateTransferOperator(TransferWaitMixin, BaseOperator):
         self.transferer_call_id: Any = transferer_call_id
         self.transferee_addresses: Any = transferee_addresses
         self.voipbin_conn_id = voipbin_conn_id
+        self.max_addresses: int = validate(PositiveInt, max_addresses, "max_addresses")
+        check_if_literal(voipbin_conn_id, validator(ConnId, "voipbin_conn_id"))
         check_if_literal(transfer_type, validate_transfer_type)
         check_if_literal(transferer_call_id, lambda v: validate_uuid(v, "transferer_call_id"))
-        check_if_literal(transferee_addresses, normalize_addresses)
+        check_if_literal(transferee_addresses, lambda v: normalize_addresses(v, max_items=self.max_addresses))
 
     def execute(self, context: Context) -> dict[str, Any]:
-        with VoipbinHook(self.voipbin_conn_id) as hook:
+        conn_id = validate(ConnId, self.voipbin_conn_id, "voipbin_conn_id")
+        with VoipbinHook(conn_id, max_addresses=self.max_addresses) as hook:
             transfer = hook.create_transfer(self.transfer_type, self.transferer_call_id, self.transferee_addresses)
         self.log.info(
             "Started %s transfer %s of call %s (groupcall %s)",
@@ -116,6 +122,7 @@ class _VoipbinTransferActionOperator(BaseOperator):
         self.voipbin_conn_id = voipbin_conn_id
         self.settle_timeout = settle_timeout
         self.poll_interval = poll_interval
+        check_if_literal(voipbin_conn_id, validator(ConnId, "voipbin_conn_id"))
         check_if_literal(transfer, self.check_ref)
         check_if_literal(settle_timeout, lambda v: _seconds(v, "settle_timeout", minimum=0.0))
         check_if_literal(poll_interval, lambda v: _seconds(v, "poll_interval", minimum=0.1))
@@ -129,7 +136,7 @@ class _VoipbinTransferActionOperator(BaseOperator):
         ref = self.check_ref(self.transfer)
         timeout = _seconds(self.settle_timeout, "settle_timeout", minimum=0.0)
         interval = _seconds(self.poll_interval, "poll_interval", minimum=0.1)
-        with VoipbinHook(self.voipbin_conn_id) as hook:
+        with VoipbinHook(validate(ConnId, self.voipbin_conn_id, "voipbin_conn_id")) as hook:
             check = hook.check_transfer(ref._asdict())
             if check.status is self.expected:
                 self.log.info("Transfer %s is already %s (%s); nothing to do", ref.id, check.status, check.detail)

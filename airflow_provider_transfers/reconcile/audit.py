@@ -15,8 +15,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_transfers.exceptions import TransferValidationError
 from airflow_provider_transfers.reconcile.classify import RowClass
 from airflow_provider_transfers.reconcile.report import Tally
+from airflow_provider_transfers.validation import Fraction, NonNegativeInt, validate
 
 EXAMPLES_PER_RULE = 3
 
@@ -69,20 +71,19 @@ class AuditResult:
         }
 
 
-def check_limits(limits: Mapping[str, float | None]) -> dict[str, float]:
-    """The rules that are set, each checked: a number >= 0 (a ratio within [0, 1])."""
+def check_limits(limits: Mapping[str, float | str | None]) -> dict[str, float]:
+    """The rules that are set, each checked: a whole number >= 0 (a finite ratio within [0, 1]).
+
+    Numeric text (``"10"``, what a template renders) is accepted; NaN, infinity and booleans are not.
+    """
     unknown = set(limits) - set(RULES)
     if unknown:
-        raise ValueError(f"unknown audit rule(s) {sorted(unknown)}; known: {', '.join(RULES)}")
+        raise TransferValidationError(", ".join(sorted(unknown)), f"an audit rule among {', '.join(RULES)}")
     checked: dict[str, float] = {}
     for name, value in limits.items():
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ValueError(f"{name} must be a number >= 0; got {value!r}")
-        if name == "max_failed_ratio" and value > 1:
-            raise ValueError(f"max_failed_ratio is a fraction within [0, 1]; got {value!r}")
-        checked[name] = float(value) if name == "max_failed_ratio" else value
+        checked[name] = validate(Fraction if name == "max_failed_ratio" else NonNegativeInt, value, name)
     return checked
 
 

@@ -7,6 +7,12 @@ complete report (a previous one stays intact until then). A rerun with the same 
 checkpoint back to its last complete line and continues after the rows it holds; any other checkpoint
 is discarded.
 
+Each row of the checkpoint has a digest, one line per row in ``<output>.partial.digests``: a SHA-256
+chained from the fingerprint through every row's text, so a row that was edited, removed or reordered
+is detected. A checkpoint that cannot be trusted (not UTF-8, a row that does not parse, a digest that
+does not match) is set aside as ``<output>.partial.corrupt-<UTC time>`` (its digests beside it) with a
+warning, and the run starts over; it never blocks later runs.
+
 Object storage (anything but a local path or ``file://``) cannot be appended to, so its checkpoint
 lives in a local directory (``checkpoint_dir``, default under the system temp dir): resuming then works
 on the same machine only. At the end the file is uploaded next to the output under a temporary name and
@@ -19,21 +25,69 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from types import TracebackType
 
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_transfers.reconcile.report import ReportFormatError, Tally, header_text, iter_rows
 from airflow_provider_transfers.reconcile.storage import Location
 
-META_VERSION = 1
+log = logging.getLogger(__name__)
+
+META_VERSION = 2
 PARTIAL_SUFFIX = ".partial"
 META_SUFFIX = ".partial.meta"
+DIGESTS_SUFFIX = ".partial.digests"
+CORRUPT_INFIX = ".corrupt-"
+
+
+class CorruptCheckpoint(Exception):
+    """The checkpoint cannot be trusted; the message says why."""
+
+
+def chain_digest(previous: str, row_line: str) -> str:
+    """The digest of one checkpoint row: SHA-256 over the previous row's digest and this row's text."""
+    return hashlib.sha256(f"{previous}\n{row_line}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+class CheckpointWriter:
+    """Appends rows (whole lines) to the checkpoint and their digests to its digest file."""
+
+    def __init__(self, partial: Path, digests: Path, last: str) -> None:
+        self._rows = open(partial, "a", encoding="utf-8", newline="")  # noqa: SIM115 (closed by close())
+        self._digests = open(digests, "a", encoding="ascii", newline="")  # noqa: SIM115
+        self.last = last
+
+    def write(self, text: str) -> None:
+        self._rows.write(text)
+        for line in text.splitlines(keepends=True):
+            self.last = chain_digest(self.last, line)
+            self._digests.write(self.last + "\n")
+
+    def flush(self) -> None:
+        self._rows.flush()  # rows first: a crash leaves at most rows without digests (dropped on resume)
+        self._digests.flush()
+
+    def close(self) -> None:
+        try:
+            self._rows.close()
+        finally:
+            self._digests.close()
+
+    def __enter__(self) -> CheckpointWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
 
 
 class Checkpoint:
@@ -51,26 +105,78 @@ class Checkpoint:
             base = root / f"{key}-{output.name}"
         self.partial = base.with_name(base.name + PARTIAL_SUFFIX)
         self.meta = base.with_name(base.name + META_SUFFIX)
+        self.digests = base.with_name(base.name + DIGESTS_SUFFIX)
+        self.set_aside: Path | None = None
+        """Where an untrustworthy checkpoint was moved by ``resume()`` (``None``: nothing was)."""
+        self._last = self._origin()
+
+    def _origin(self) -> str:
+        return hashlib.sha256(f"checkpoint v{META_VERSION}: {self.fingerprint}".encode()).hexdigest()[:32]
 
     # ------------------------------------------------------------------ resume
 
     def resume(self) -> Tally | None:
-        """The counts of the rows an earlier run of the same input already wrote, or ``None`` (start afresh)."""
+        """The counts of the rows an earlier run of the same input already wrote, or ``None`` (start afresh).
+
+        Rows are trusted only up to the last one with a matching digest; a checkpoint that cannot be read
+        or was edited is set aside (see the module docstring) and ``None`` returned.
+        """
         if not self._meta_matches() or not self.partial.exists():
             self.discard()
             return None
-        _cut_to_last_line(self.partial)
-        tally = Tally()
         try:
-            with open(self.partial, encoding="utf-8", newline="") as fh:
-                for row in iter_rows(fh, self.fmt, source=str(self.partial)):
-                    if row["row"] != tally.rows + 1:
-                        raise ReportFormatError("rows out of sequence")
-                    tally.add(row["class"], row["action"])
-        except ReportFormatError:
-            self.discard()
+            return self._verified()
+        except (CorruptCheckpoint, ReportFormatError, UnicodeDecodeError, OSError) as exc:
+            reason = str(exc) if not isinstance(exc, UnicodeDecodeError) else f"not valid UTF-8 ({exc.reason})"
+            self._set_aside(reason)
             return None
+
+    def _verified(self) -> Tally:
+        """Check every row's digest, drop rows written after the last digest, and count the rest."""
+        _cut_to_last_line(self.partial)
+        if not self.digests.exists():
+            raise CorruptCheckpoint("its digest file is missing")
+        _cut_to_last_line(self.digests)
+        header = header_text(self.fmt)
+        last = self._origin()
+        count = 0
+        with open(self.partial, "rb") as rows, open(self.digests, "rb") as digests:
+            if header and rows.readline() != header.encode():
+                raise CorruptCheckpoint("its header is not the report header")
+            keep = rows.tell()
+            for raw in rows:
+                expected = digests.readline().strip()
+                if not expected:  # written by a run that died before its digest: check that row again
+                    break
+                count += 1
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise CorruptCheckpoint(f"row {count} is not valid UTF-8 ({exc.reason})") from None
+                last = chain_digest(last, line)
+                if expected.decode("ascii", "replace") != last:
+                    raise CorruptCheckpoint(f"row {count} does not match its digest (edited?)")
+                keep += len(raw)
+        _truncate(self.partial, keep)
+        _truncate(self.digests, _digest_bytes(count))  # digests of rows that never reached the disk
+        self._last = last
+        tally = Tally()
+        with open(self.partial, encoding="utf-8", newline="") as fh:
+            for row in iter_rows(fh, self.fmt, source=str(self.partial)):
+                if row["row"] != tally.rows + 1:
+                    raise CorruptCheckpoint(f"row {tally.rows + 1} is out of sequence (row number {row['row']})")
+                tally.add(str(row["class"]), str(row["action"] or ""))
         return tally
+
+    def _set_aside(self, reason: str) -> None:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        target = self.partial.with_name(f"{self.partial.name}{CORRUPT_INFIX}{stamp}")
+        os.replace(self.partial, target)
+        if self.digests.exists():
+            os.replace(self.digests, self.digests.with_name(f"{self.digests.name}{CORRUPT_INFIX}{stamp}"))
+        self.meta.unlink(missing_ok=True)
+        self.set_aside = target
+        log.warning("Checkpoint %s cannot be used: %s. Set aside as %s; starting over", self.partial, reason, target)
 
     def _meta_matches(self) -> bool:
         try:
@@ -91,9 +197,12 @@ class Checkpoint:
         _atomic_write_text(self.meta, json.dumps({"version": META_VERSION, "fingerprint": self.fingerprint}))
         with open(self.partial, "w", encoding="utf-8", newline="") as fh:
             fh.write(header_text(self.fmt))
+        self.digests.write_bytes(b"")
+        self._last = self._origin()
 
-    def append(self) -> IO[str]:
-        return open(self.partial, "a", encoding="utf-8", newline="")
+    def append(self) -> CheckpointWriter:
+        """A writer of whole rows (``write``/``flush``), continuing the digest chain."""
+        return CheckpointWriter(self.partial, self.digests, self._last)
 
     def commit(self) -> None:
         """Make the complete checkpoint the report at ``output``, atomically; then drop the checkpoint."""
@@ -106,10 +215,22 @@ class Checkpoint:
             _upload_then_move(self.partial, self.output)
             self.partial.unlink()
         self.meta.unlink(missing_ok=True)
+        self.digests.unlink(missing_ok=True)
 
     def discard(self) -> None:
         self.partial.unlink(missing_ok=True)
         self.meta.unlink(missing_ok=True)
+        self.digests.unlink(missing_ok=True)
+
+
+def _digest_bytes(rows: int) -> int:
+    return rows * 33  # 32 hex digits and a newline
+
+
+def _truncate(path: Path, size: int) -> None:
+    if path.stat().st_size > size:
+        with open(path, "rb+") as fh:
+            fh.truncate(size)
 
 
 def _cut_to_last_line(path: Path) -> None:

@@ -23,6 +23,8 @@ class RowClass(StrEnum):
     STALE = "stale"
     NOT_FOUND = "not_found"
     ERROR = "error"
+    DUPLICATE = "duplicate"
+    """A later record of a transfer already in the input: not checked again (see ``detail`` for the row)."""
 
 
 REPORT_COLUMNS = (

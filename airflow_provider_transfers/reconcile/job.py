@@ -6,6 +6,7 @@ thin wrapper around :func:`reconcile`.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -106,7 +107,7 @@ async def reconcile(
         raise ValueError(f"on_invalid must be 'fail' or 'report'; got {options.on_invalid!r}")
     fmt = detect_format(output, options.report_format, what="report")
     options.stale_action.check(hook.platform)
-    fingerprint = _validate_all(hook, reader, options, options.fingerprint(hook.platform, fmt))
+    fingerprint, duplicates = _validate_all(hook, reader, options, options.fingerprint(hook.platform, fmt))
 
     checkpoint = Checkpoint(output, fmt, fingerprint, options.checkpoint_dir)
     tally = checkpoint.resume()
@@ -134,7 +135,7 @@ async def reconcile(
                 progress.maybe_log()
 
             await ordered_map(
-                _pending(hook, reader, resumed),
+                _pending(hook, reader, resumed, duplicates),
                 checker,
                 emit,
                 concurrency=options.max_concurrency,
@@ -157,24 +158,44 @@ async def reconcile(
 _ACTION_KEYS = ("planned", "done", "failed")
 
 
-def _validate_all(hook: CheckingHook, reader: RecordReader, options: ReconcileOptions, shaping: str) -> str:
-    """First pass: validate every record (nothing held in memory) and fingerprint the input."""
+def _validate_all(
+    hook: CheckingHook, reader: RecordReader, options: ReconcileOptions, shaping: str
+) -> tuple[str, dict[int, int]]:
+    """First pass: validate every record, fingerprint the input and find duplicate transfers.
+
+    Returns the fingerprint and ``{row: first row}`` for each record whose transfer id (compared
+    case-insensitively) an earlier record already holds; only the ids seen are kept in memory.
+    """
     digest = hashlib.sha256(shaping.encode())
     errors: list[str] = []
     count = 0
+    first_row: dict[str, int] = {}
+    duplicates: dict[int, int] = {}
     for raw in reader:
         digest.update(_canonical(raw))
         try:
-            prepare(raw, hook)
+            rec = prepare(raw, hook)
         except RecordError as exc:
             count += 1
             if len(errors) < options.max_listed_errors:
                 errors.append(str(exc))
+            continue
+        first = first_row.setdefault(rec.transfer_id.lower(), raw.number)
+        if first != raw.number:
+            duplicates[raw.number] = first
     if count and options.on_invalid == "fail":
         raise InvalidRecordsError(reader.describe(), errors, count)
     if count:
         log.warning("%d invalid record(s) in %s will be reported as class 'error'", count, reader.describe())
-    return digest.hexdigest()
+    if duplicates:
+        log.warning(
+            "%d record(s) in %s repeat a transfer of an earlier record; each is checked once and the repeats "
+            "are reported as class 'duplicate' (first: row %d repeats row %d)",
+            len(duplicates),
+            reader.describe(),
+            *next(iter(duplicates.items())),
+        )
+    return digest.hexdigest(), duplicates
 
 
 def _canonical(raw: RawRecord) -> bytes:
@@ -182,15 +203,18 @@ def _canonical(raw: RawRecord) -> bytes:
     return json.dumps([raw.number, body], sort_keys=True, default=str, separators=(",", ":")).encode() + b"\n"
 
 
-def _pending(hook: CheckingHook, reader: RecordReader, skip: int) -> Iterator[Prepared]:
+def _pending(hook: CheckingHook, reader: RecordReader, skip: int, duplicates: Mapping[int, int]) -> Iterator[Prepared]:
     """Second pass: the records after the ``skip`` already in the checkpoint, validated again (cheap)."""
     for raw in reader:
         if raw.number <= skip:
             continue
         try:
-            yield prepare(raw, hook)
+            rec = prepare(raw, hook)
         except RecordError as exc:
             yield invalid(raw, str(exc))
+            continue
+        first = duplicates.get(raw.number)
+        yield rec if first is None else dataclasses.replace(rec, duplicate_of=first)
 
 
 class _Checker:
@@ -206,6 +230,9 @@ class _Checker:
     async def __call__(self, rec: Prepared) -> ReportRow:
         if rec.invalid is not None:
             return unchecked(rec, self.platform, RowClass.ERROR, f"invalid record: {rec.invalid}")
+        if rec.duplicate_of is not None:
+            detail = f"duplicate of row {rec.duplicate_of} (same transfer {rec.transfer_id}): checked there, not again"
+            return unchecked(rec, self.platform, RowClass.DUPLICATE, detail)
         try:
             check = await self.hook.acheck_transfer(rec.transfer)
         except TransferAuthError:

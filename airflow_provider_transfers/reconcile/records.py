@@ -2,6 +2,10 @@
 
 A ``RecordReader`` can be iterated more than once (each pass re-opens the file), which lets the job
 validate every record before sending any request without holding the records in memory.
+
+Files are read as bytes and decoded line by line: a UTF-8 byte-order mark (Excel writes one) is dropped,
+and a line that is not valid UTF-8 makes its record invalid, naming the line and the byte, instead of
+failing the whole file with a bare ``UnicodeDecodeError``.
 """
 
 from __future__ import annotations
@@ -10,13 +14,21 @@ import ast
 import csv
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_transfers.reconcile.storage import Location, detect_format, open_text, to_location
+from airflow_provider_transfers.exceptions import TransferProviderError
+from airflow_provider_transfers.reconcile.storage import Location, detect_format, open_binary, to_location
+
+BOM = b"\xef\xbb\xbf"
+
+
+class RecordsFileError(TransferProviderError, ValueError):
+    """The records file as a whole cannot be read (e.g. its CSV header is not UTF-8): nothing is checked."""
+
 
 RecordsInput = Sequence[Mapping[str, Any]] | str | os.PathLike[str] | ObjectStoragePath
 
@@ -69,6 +81,8 @@ def _parse_list_text(text: str) -> list[Any]:
     """A rendered template: JSON, or the Python literal Jinja renders a list of dicts into."""
     try:
         value = json.loads(text)
+    except RecursionError:
+        raise ValueError("records text must hold a list nested at most a few levels deep") from None
     except ValueError:
         try:
             value = ast.literal_eval(text.strip())
@@ -79,25 +93,77 @@ def _parse_list_text(text: str) -> list[Any]:
     return value
 
 
+def _decoded_lines(fh: Iterable[bytes]) -> Iterator[tuple[int, str, str | None]]:
+    """``(line number, text, problem)`` per physical line; the BOM of line 1 dropped. A line that is not
+    UTF-8 comes back decoded with replacement characters and ``problem`` saying where it broke."""
+    for line_no, raw in enumerate(fh, start=1):
+        if line_no == 1 and raw.startswith(BOM):
+            raw = raw[len(BOM) :]
+        try:
+            yield line_no, raw.decode("utf-8"), None
+        except UnicodeDecodeError as exc:
+            problem = f"not valid UTF-8 (line {line_no}, byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+            yield line_no, raw.decode("utf-8", "replace"), problem
+
+
 def _iter_jsonl(location: Location) -> Iterator[RawRecord]:
     number = 0
-    with open_text(location) as fh:
-        for line_no, line in enumerate(fh, start=1):
+    with open_binary(location) as fh:
+        for line_no, line, problem in _decoded_lines(fh):
             if not line.strip():
                 continue
             number += 1
+            if problem is not None:
+                yield RawRecord(number, None, line_no, f"{problem}; save the file as UTF-8")
+                continue
             try:
                 yield RawRecord(number, json.loads(line), line_no)
             except ValueError as exc:
                 yield RawRecord(number, None, line_no, f"not valid JSON ({exc})")
+            except RecursionError:
+                yield RawRecord(number, None, line_no, "not valid JSON (nested too deeply)")
 
 
 def _iter_csv(location: Location) -> Iterator[RawRecord]:
     """Flat columns; an empty cell means the field is absent. ``line`` is the row's last physical line."""
-    with open_text(location) as fh:
-        reader = csv.DictReader(fh)
-        for number, row in enumerate(reader, start=1):
+    with open_binary(location) as fh:
+        bad: dict[int, str] = {}
+
+        def text() -> Iterator[str]:
+            for line_no, line, problem in _decoded_lines(fh):
+                if problem is not None:
+                    bad[line_no] = problem
+                yield line
+
+        reader = csv.DictReader(text())
+        try:
+            if reader.fieldnames is None:
+                return
+        except csv.Error as exc:
+            raise RecordsFileError(f"{location}: line {reader.line_num}: not readable as CSV ({exc})") from None
+        if bad:
+            problem = next(iter(bad.values()))
+            raise RecordsFileError(f"{location}: the CSV header is {problem}; save the file as UTF-8")
+        previous = reader.line_num
+        for number, row in enumerate(_csv_rows(reader, location), start=1):
+            problems = [bad.pop(n) for n in sorted(bad) if previous < n <= reader.line_num]
+            previous = reader.line_num
+            if problems:
+                yield RawRecord(number, None, reader.line_num, f"{problems[0]}; save the file as UTF-8")
+                continue
             if None in row:
                 yield RawRecord(number, None, reader.line_num, "has more cells than the header has columns")
                 continue
             yield RawRecord(number, {k: v for k, v in row.items() if k and v not in (None, "")}, reader.line_num)
+
+
+def _csv_rows(reader: csv.DictReader[str], location: Location) -> Iterator[dict[str | Any, str | Any]]:
+    """The rows, a CSV syntax error (a NUL byte, an oversize field) named with its line."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise RecordsFileError(f"{location}: line {reader.line_num + 1}: not readable as CSV ({exc})") from None
+        yield row

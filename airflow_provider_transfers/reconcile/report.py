@@ -10,12 +10,12 @@ import csv
 import io
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
 
 from airflow_provider_transfers.reconcile.classify import REPORT_COLUMNS, RowClass
-from airflow_provider_transfers.reconcile.storage import Location, open_text
+from airflow_provider_transfers.reconcile.storage import Location, open_binary
 
 ACTION_OUTCOMES = ("planned", "done", "failed")
 """An ``action`` cell starts with one of these and a colon: ``planned`` (dry run), ``done``, ``failed``."""
@@ -63,7 +63,7 @@ def row_text(row: dict[str, Any], fmt: str) -> str:
     return buf.getvalue()
 
 
-def iter_rows(fh: IO[str], fmt: str, *, source: str) -> Iterator[dict[str, Any]]:
+def iter_rows(fh: Iterable[str], fmt: str, *, source: str) -> Iterator[dict[str, Any]]:
     """Rows as dicts (``row`` as int, ``reference`` as a dict), checking every column is present."""
     if fmt == "jsonl":
         for line_no, line in enumerate(fh, start=1):
@@ -73,6 +73,8 @@ def iter_rows(fh: IO[str], fmt: str, *, source: str) -> Iterator[dict[str, Any]]
                 row = json.loads(line)
             except ValueError:
                 raise ReportFormatError(f"{source}: line {line_no} is not valid JSON") from None
+            except RecursionError:
+                raise ReportFormatError(f"{source}: line {line_no} is not valid JSON (nested too deeply)") from None
             yield _checked(row, source, line_no)
         return
     reader = csv.DictReader(fh)
@@ -103,5 +105,18 @@ def _checked(row: Any, source: str, line_no: int) -> dict[str, Any]:
 
 
 def read_report(location: Location, fmt: str) -> Iterator[dict[str, Any]]:
-    with open_text(location) as fh:
-        yield from iter_rows(fh, fmt, source=str(location))
+    """The rows of a report file; a line that is not UTF-8 is a ``ReportFormatError`` naming it."""
+    with open_binary(location) as fh:
+        yield from iter_rows(_utf8_lines(fh, str(location)), fmt, source=str(location))
+
+
+def _utf8_lines(fh: Iterable[bytes], source: str) -> Iterator[str]:
+    for line_no, raw in enumerate(fh, start=1):
+        if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ReportFormatError(
+                f"{source}: line {line_no} is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+            ) from None

@@ -17,7 +17,7 @@ Location = Path | ObjectStoragePath
 
 FORMATS = ("jsonl", "csv")
 _SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
-_ALIASES = {"jsonl": "jsonl", "ndjson": "jsonl", "json_lines": "jsonl", "jsonlines": "jsonl", "csv": "csv"}
+FORMAT_ALIASES = {"jsonl": "jsonl", "ndjson": "jsonl", "json_lines": "jsonl", "jsonlines": "jsonl", "csv": "csv"}
 _LOCAL_PROTOCOLS = ("file", "local")
 
 
@@ -45,7 +45,7 @@ def asset_uri(location: Location) -> str:
 def detect_format(location: Location | None, explicit: str | None, *, what: str) -> str:
     """``jsonl`` or ``csv``: ``explicit`` when given, else from the file extension."""
     if explicit:
-        found = _ALIASES.get(explicit.strip().lower())
+        found = FORMAT_ALIASES.get(explicit.strip().lower())
         if found is None:
             raise ValueError(f"{what} format must be one of {', '.join(FORMATS)}; got {explicit!r}")
         return found
@@ -64,3 +64,11 @@ def open_text(location: Location, mode: str = "r") -> IO[Any]:
     if isinstance(location, Path):
         return open(location, mode, encoding="utf-8", newline="")
     return location.open(mode, encoding="utf-8", newline="")
+
+
+def open_binary(location: Location) -> IO[bytes]:
+    """Byte stream (records and reports are decoded line by line, so a bad byte can name its line)."""
+    if isinstance(location, Path):
+        return open(location, "rb")
+    stream: IO[bytes] = location.open("rb")
+    return stream

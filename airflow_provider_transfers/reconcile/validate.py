@@ -70,6 +70,8 @@ class Prepared:
     recorded_status: str
     created_at: datetime | None
     invalid: str | None = None
+    duplicate_of: int | None = None
+    """Row number of the first record of the same transfer (this one is reported, not checked)."""
 
 
 def prepare(raw: RawRecord, hook: TransferIdentifier) -> Prepared:
@@ -113,6 +115,8 @@ def _transfer_of(data: Mapping[str, Any], where: str) -> dict[str, Any]:
             transfer = json.loads(transfer)
         except ValueError:
             raise RecordError(f"{where}: field 'transfer' holds text that is not JSON") from None
+        except RecursionError:
+            raise RecordError(f"{where}: field 'transfer' holds JSON nested too deeply") from None
     if not isinstance(transfer, Mapping):
         raise RecordError(f"{where}: field 'transfer' must be the transfer's JSON object; got {_kind(transfer)}")
     return dict(transfer)

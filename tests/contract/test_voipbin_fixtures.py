@@ -238,8 +238,8 @@ def test_replayed_rate_limit_keeps_its_details_and_is_retried(router: respx.Mock
 
 def test_a_post_body_that_is_not_json_is_refused_before_sending() -> None:
     """The server only checks that the body is JSON (INVALID_JSON_BODY); the hook checks every field first."""
-    with pytest.raises(TransferValidationError):
-        VoipbinHook.transfer_body("warm", "204aaffe-dd3d-11ed-8c3a-5f454beaba92", [])
+    with pytest.raises(TransferValidationError, match="transfer_type"):
+        _hook().transfer_body("warm", "204aaffe-dd3d-11ed-8c3a-5f454beaba92", [])
 
 
 # ------------------------------------------------------------------------------------------ the sandbox

@@ -120,10 +120,11 @@ def test_a_file_that_is_not_a_report_fails_clearly(tmp_path: Path) -> None:
 
 
 def test_limits_are_checked_when_the_dag_is_parsed() -> None:
-    with pytest.raises(ValueError, match="max_failed_ratio is a fraction"):
+    with pytest.raises(ValueError, match=r"Invalid max_failed_ratio: expected a finite number within \[0, 1\]"):
         check_limits({"max_failed_ratio": 5})
-    with pytest.raises(ValueError, match="max_drifted must be a number >= 0"):
+    with pytest.raises(ValueError, match="Invalid max_drifted: expected a whole number >= 0"):
         check_limits({"max_drifted": -1})
-    with pytest.raises(ValueError, match="unknown audit rule"):
+    with pytest.raises(ValueError, match="Invalid max_typos: expected an audit rule among"):
         check_limits({"max_typos": 1})
+    assert check_limits({"max_errors": "10", "max_failed_ratio": "0.5"}) == {"max_errors": 10, "max_failed_ratio": 0.5}
     assert TransferAuditOperator(task_id="a", report_path="/r.jsonl").retries == 0

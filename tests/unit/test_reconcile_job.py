@@ -72,6 +72,7 @@ def test_every_class_with_its_detail(tmp_path: Path) -> None:
         "stale": 2,
         "not_found": 1,
         "error": 1,
+        "duplicate": 0,
         "report": str(out),
         "actions": {"mode": "off", "planned": 0, "done": 0, "failed": 0},
         "resumed": 0,
