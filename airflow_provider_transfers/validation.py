@@ -11,9 +11,10 @@ patterns here go through ``re.fullmatch`` and never rely on ``^...$``.
 from __future__ import annotations
 
 import functools
+import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, TypeAdapter, ValidationError
@@ -180,3 +181,22 @@ def validate_model(model: type[M], data: Any, field: str = "", *, show_value: bo
 def validator(tp: Any, field: str) -> Callable[[Any], Any]:
     """``validate`` bound to a type and field (for ``check_if_literal``)."""
     return functools.partial(validate, tp, field=field)
+
+
+def json_object(value: Any, field: str) -> dict[str, Any]:
+    """A JSON object given as a mapping or JSON text; ``None`` or blank text is ``{}``."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return {}
+    if isinstance(value, str | bytes):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise TransferValidationError(
+                field, "a JSON object (dict or JSON text)", f"unparseable text: {exc}"
+            ) from None
+    if not isinstance(value, Mapping):
+        raise TransferValidationError(field, "a JSON object (dict or JSON text of an object)", type(value).__name__)
+    try:
+        return dict(json.loads(json.dumps(dict(value))))
+    except (TypeError, ValueError) as exc:
+        raise TransferValidationError(field, "a JSON-serialisable object", str(exc)) from None

@@ -11,7 +11,7 @@ import ast
 import json
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar, NamedTuple, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 from airflow.sdk import Connection
@@ -25,7 +25,7 @@ from airflow_provider_transfers.exceptions import (
     TransferServerError,
     TransferValidationError,
 )
-from airflow_provider_transfers.hooks.base import ConnectionSettings, TransferHook
+from airflow_provider_transfers.hooks.base import ConnectionSettings, TransferHook, TransferRef
 from airflow_provider_transfers.hooks.voipbin_auth import AccessKeyAuth, JwtAuth
 from airflow_provider_transfers.http.client import fallback_message, json_error_fields
 from airflow_provider_transfers.http.policy import HttpPolicy
@@ -33,6 +33,7 @@ from airflow_provider_transfers.http.urls import validate_base_url
 from airflow_provider_transfers.models import (
     NIL_UUID,
     UUID_RE,
+    VOIPBIN_NOT_DELETED_SENTINEL,
     AddressType,
     TransferCheck,
     TransfereeAddress,
@@ -152,7 +153,7 @@ def coerce_transfer(value: Any, field: str = "transfer") -> dict[str, Any]:
     return dict(value)
 
 
-class TransferRef(NamedTuple):
+class VoipbinTransferRef(TransferRef):
     """What a status check needs from a transfer's JSON, validated."""
 
     id: str
@@ -160,10 +161,14 @@ class TransferRef(NamedTuple):
     groupcall_id: str
     transferer_call_id: str
 
+    @property
+    def transfer_id(self) -> str:
+        return self.id
 
-def transfer_ref(value: Any, field: str = "transfer") -> TransferRef:
+
+def transfer_ref(value: Any, field: str = "transfer") -> VoipbinTransferRef:
     transfer = coerce_transfer(value, field)
-    return TransferRef(
+    return VoipbinTransferRef.model_construct(
         id=validate_uuid(transfer.get("id"), f"{field}['id']"),
         type=validate_transfer_type(transfer.get("type"), f"{field}['type']"),
         groupcall_id=validate_uuid(transfer.get("groupcall_id"), f"{field}['groupcall_id']"),
@@ -369,17 +374,22 @@ class VoipbinHook(TransferHook):
 
     # ------------------------------------------------------------------ status protocol
 
+    created_fields = ("tm_create",)
+
     @classmethod
-    def transfer_ref(cls, transfer: Any) -> TransferRef:
+    def transfer_ref(cls, transfer: Any) -> VoipbinTransferRef:
         """(id, type, groupcall_id, transferer_call_id) of a transfer's JSON, each validated."""
         return transfer_ref(transfer)
 
     @classmethod
-    def transfer_id(cls, transfer: Mapping[str, Any]) -> str:
-        return transfer_ref(transfer).id
+    def created_value(cls, transfer: Mapping[str, Any]) -> tuple[str, Any] | None:
+        found = super().created_value(transfer)
+        if found is not None and str(found[1]).startswith(VOIPBIN_NOT_DELETED_SENTINEL):
+            return None  # VoIPbin's "never" placeholder is no creation time
+        return found
 
     @staticmethod
-    def _check(ref: TransferRef, groupcall: VoipbinGroupcall, call: VoipbinCall | None) -> TransferCheck:
+    def _check(ref: VoipbinTransferRef, groupcall: VoipbinGroupcall, call: VoipbinCall | None) -> TransferCheck:
         derived = derive_voipbin_status(ref.type, groupcall, call)
         return TransferCheck(
             platform="voipbin",
@@ -389,7 +399,7 @@ class VoipbinHook(TransferHook):
             evidence={**derived.evidence, "transferer_call_id": ref.transferer_call_id},
         )
 
-    def check_transfer(self, transfer: Mapping[str, Any]) -> TransferCheck:
+    def check_ref(self, ref: VoipbinTransferRef) -> TransferCheck:
         """Derive the status: 1 request for a blind transfer, 2 for an attended one.
 
         An attended transfer reads the transferer call *before* the groupcall. An answer, once set,
@@ -397,16 +407,35 @@ class VoipbinHook(TransferHook):
         first. Read the other way round, an answer and a hang-up landing between the two reads would
         look like an abandoned (failed) transfer when it completed.
         """
-        ref = transfer_ref(transfer)
-        call = self.get_call(ref.transferer_call_id) if needs_transferer_call(ref.type) else None
-        groupcall = self.get_groupcall(ref.groupcall_id)
+        call_path, groupcall_path = f"/calls/{ref.transferer_call_id}", f"/groupcalls/{ref.groupcall_id}"
+        call = None
+        if needs_transferer_call(ref.type):
+            call = self._parse(VoipbinCall, self.api.request("GET", call_path, bucket=BUCKET), "call")
+        groupcall = self._parse(VoipbinGroupcall, self.api.request("GET", groupcall_path, bucket=BUCKET), "groupcall")
         return self._check(ref, groupcall, call)
 
-    async def acheck_transfer(self, transfer: Mapping[str, Any]) -> TransferCheck:
-        ref = transfer_ref(transfer)
-        call = await self.aget_call(ref.transferer_call_id) if needs_transferer_call(ref.type) else None
-        groupcall = await self.aget_groupcall(ref.groupcall_id)
-        return self._check(ref, groupcall, call)
+    async def acheck_ref(self, ref: VoipbinTransferRef) -> TransferCheck:
+        api = await self.aget_conn()
+        call_path, groupcall_path = f"/calls/{ref.transferer_call_id}", f"/groupcalls/{ref.groupcall_id}"
+        call = None
+        if needs_transferer_call(ref.type):
+            call = self._parse(VoipbinCall, await api.arequest("GET", call_path, bucket=BUCKET), "call")
+        data = await api.arequest("GET", groupcall_path, bucket=BUCKET)
+        return self._check(ref, self._parse(VoipbinGroupcall, data, "groupcall"), call)
+
+    # ------------------------------------------------------------------ stale transfers: cancel them
+
+    @classmethod
+    def check_stale_action(cls, body: Mapping[str, Any]) -> None:
+        """Cancelling needs no body (one given is ignored)."""
+
+    def describe_stale_action(self, ref: VoipbinTransferRef, body: Mapping[str, Any]) -> str:
+        return f"cancel: hang up groupcall {ref.groupcall_id}"
+
+    async def aact_on_stale(self, ref: VoipbinTransferRef, body: Mapping[str, Any]) -> str:
+        groupcall = await self.ahangup_groupcall(ref.groupcall_id)
+        status = groupcall.status.value if groupcall.status else "unknown"
+        return f"cancelled; groupcall {groupcall.id} {status}"
 
     # ------------------------------------------------------------------ connection test
 

@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any, Literal, Protocol
 
 from airflow_provider_transfers.exceptions import TransferNotFoundError
-from airflow_provider_transfers.hooks.base import TransferHook
+from airflow_provider_transfers.hooks.base import TransferHook, TransferRef
 from airflow_provider_transfers.models import TransferCheck
 from airflow_provider_transfers.reconcile.actions import ActionMode, StaleAction
 from airflow_provider_transfers.reconcile.checkpoint import Checkpoint
@@ -45,9 +45,17 @@ class CheckingHook(Protocol):
     @property
     def platform(self) -> str: ...
 
-    def transfer_id(self, transfer: Mapping[str, Any]) -> str: ...
+    def transfer_ref(self, transfer: Any) -> TransferRef: ...
 
-    async def acheck_transfer(self, transfer: Mapping[str, Any]) -> TransferCheck: ...
+    def created_value(self, transfer: Mapping[str, Any]) -> tuple[str, Any] | None: ...
+
+    async def acheck_ref(self, ref: Any) -> TransferCheck: ...
+
+    def check_stale_action(self, body: Mapping[str, Any]) -> None: ...
+
+    def describe_stale_action(self, ref: Any, body: Mapping[str, Any]) -> str: ...
+
+    async def aact_on_stale(self, ref: Any, body: Mapping[str, Any]) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -81,7 +89,7 @@ async def reconcile(
     if options.on_invalid not in ("fail", "report"):
         raise ValueError(f"on_invalid must be 'fail' or 'report'; got {options.on_invalid!r}")
     fmt = detect_format(output, options.report_format, what="report")
-    options.stale_action.check(hook.platform)
+    options.stale_action.check(hook)
     fingerprint = _validate_all(hook, reader, options, options.fingerprint(hook.platform, fmt))
 
     checkpoint = Checkpoint(output, fmt, fingerprint, options.checkpoint_dir)
@@ -179,7 +187,7 @@ class _Checker:
         if rec.invalid is not None:
             return unchecked(rec, self.platform, RowClass.ERROR, f"invalid record: {rec.invalid}")
         try:
-            check = await self.hook.acheck_transfer(rec.transfer)
+            check = await self.hook.acheck_ref(rec.ref)
         except TransferNotFoundError as exc:
             return unchecked(rec, self.platform, RowClass.NOT_FOUND, redact(str(exc), self.secrets))
         except Exception as exc:

@@ -84,7 +84,7 @@ def test_error_detail_never_carries_a_secret_of_the_connection(tmp_path: Path) -
     from airflow_provider_transfers.hooks.twilio_flex import TwilioFlexHook
 
     class LeakyHook(TwilioFlexHook):
-        async def acheck_transfer(self, transfer: Any) -> Any:
+        async def acheck_ref(self, ref: Any) -> Any:
             raise RuntimeError(f"boom with {SECRET} inside")
 
     conn = Connection(conn_id="t", conn_type="twilio_flex", login="AC" + "1" * 32, password=SECRET)
