@@ -52,8 +52,8 @@ class TransferWaitMixin(BaseOperator):
         self,
         *,
         wait_for_completion: bool = False,
-        poll_interval: timedelta | float = DEFAULT_POLL_INTERVAL,
-        timeout: timedelta | float = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: timedelta | float | str = DEFAULT_POLL_INTERVAL,
+        timeout: timedelta | float | str = DEFAULT_WAIT_TIMEOUT,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
