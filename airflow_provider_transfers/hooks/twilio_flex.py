@@ -6,7 +6,6 @@ update take any JSON object: a dict, or a JSON string rendered from a template.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -27,6 +26,7 @@ from airflow_provider_transfers.http.client import fallback_message, json_error_
 from airflow_provider_transfers.http.policy import HttpPolicy
 from airflow_provider_transfers.http.urls import validate_base_url
 from airflow_provider_transfers.models import TransferCheck, TwilioTransfer
+from airflow_provider_transfers.validation import json_object
 
 DEFAULT_BASE_URL = "https://flex-api.twilio.com"
 _REGION_TOKEN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -41,21 +41,7 @@ def validate_sid(value: Any, prefix: str, field: str) -> str:
 
 def normalize_body(body: Any, field: str = "body") -> dict[str, Any]:
     """The request body as a JSON object: ``None``/empty -> ``{}``; a dict; or a JSON string of an object."""
-    if body is None or (isinstance(body, str) and not body.strip()):
-        return {}
-    if isinstance(body, str):
-        try:
-            body = json.loads(body)
-        except ValueError as exc:
-            raise TransferValidationError(
-                field, "a JSON object (dict or JSON text)", f"unparseable text: {exc}"
-            ) from None
-    if not isinstance(body, Mapping):
-        raise TransferValidationError(field, "a JSON object (dict or JSON text of an object)", type(body).__name__)
-    try:
-        return json.loads(json.dumps(dict(body)))
-    except (TypeError, ValueError) as exc:
-        raise TransferValidationError(field, "a JSON-serialisable object", str(exc)) from None
+    return json_object(body, field)
 
 
 class TwilioTransferRef(TransferRef):

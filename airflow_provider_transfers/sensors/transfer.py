@@ -9,6 +9,7 @@ and ends with a final check.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -108,7 +109,7 @@ class TransferStatusSensor(BaseSensorOperator):
         try:
             with self._hook() as hook:
                 wait = self._start(hook, transfers, self.wait_args.started())
-                event = wait.first_check(hook, in_process=not self.deferrable, log=self.log)
+                event = wait.first_check(hook, in_process=not self.deferrable, log=self.log, interval=self._backoff())
             if event is not None:
                 return self.execute_complete(context, event)
         except (AirflowFailException, AirflowSensorTimeout) as exc:
@@ -154,6 +155,17 @@ class TransferStatusSensor(BaseSensorOperator):
         return max(0.0, min(interval, remaining + _FINAL_CHECK_SLACK))
 
     # ------------------------------------------------------------------ helpers
+
+    def _backoff(self) -> Callable[[int], float] | None:
+        """Poke mode with ``exponential_backoff``: Airflow's growing interval (the deadline still caps it)."""
+        if not self.exponential_backoff:
+            return None
+        started = time.monotonic()
+
+        def interval(polls: int) -> float:
+            return BaseSensorOperator._get_next_poke_interval(self, started, lambda: time.monotonic() - started, polls)
+
+        return interval
 
     def _transfers(self) -> tuple[list[dict[str, Any]], bool]:
         try:

@@ -215,10 +215,12 @@ class TransferWait:
             return max(0.0, min(delay, GRACE_STEP, deadline + FINAL_CHECK_GRACE - now))
         return min(delay, deadline - now + DEADLINE_SLACK)
 
-    def first_check(self, hook: TransferHook, *, in_process: bool, log: Any = None) -> WaitEvent | None:
+    def first_check(
+        self, hook: TransferHook, *, in_process: bool, log: Any = None, interval: Callable[[int], float] | None = None
+    ) -> WaitEvent | None:
         """Check once (deferrable: ``None`` means "defer now") or wait here until the end (``run``)."""
         if in_process:
-            return self.run(hook, log=log)
+            return self.run(hook, log=log, interval=interval)
         self.check(hook)
         return self.outcome()
 

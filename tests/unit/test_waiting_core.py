@@ -227,3 +227,20 @@ def test_poke_mode_final_check_hit_by_a_503_retries_and_reports_the_completion(s
     assert result["status"] == "completed"
     assert task._wait is not None and task._wait.state.attempts >= 3  # active, 503 at the deadline, retry
     assert sandbox.control.stats()["platforms"]["twilio_flex"]["by_status"].get("503", 0) >= 1
+
+
+def test_poke_mode_exponential_backoff_grows_the_pause_within_the_deadline(sandbox: Any) -> None:
+    [transfer] = sandbox.control.seed("twilio_flex", outcome="completed", delay_s=30)
+    slow = TransferStatusSensor(
+        task_id="wait", conn_id=TWILIO, transfer=transfer, poke_interval=1, timeout=600, exponential_backoff=True
+    )
+    interval = slow._backoff()
+    assert interval is not None
+    assert interval(1) < interval(6)  # Airflow's backoff grows with the polls
+    task = TransferStatusSensor(
+        task_id="wait", conn_id=TWILIO, transfer=transfer, poke_interval=0.2, timeout=1.0, exponential_backoff=True
+    )
+    started = time.monotonic()
+    with pytest.raises(Exception, match="Timed out"):
+        task.execute(CTX)
+    assert time.monotonic() - started < 3
