@@ -161,14 +161,9 @@ class TransferStatusTrigger(BaseTrigger):
             return self._error(wait, f"{type(exc).__name__}: {exc}", fatal=is_fatal(exc))
 
     def _error(self, wait: TransferWait, message: str, *, fatal: bool) -> WaitEvent:
-        if not wait.refs:
-            ids = [f"#{i}" for i in range(len(self.transfers))]
-            return WaitEvent(
-                status="error",
-                message=message,
-                transfer_ids=ids,
-                checks=[None] * len(ids),
-                single=self.single,
-                fatal=fatal,
-            )
-        return wait.event("error", message, fatal=fatal)
+        if wait.refs:
+            return wait.event("error", message, fatal=fatal)
+        ids = [f"#{i}" for i in range(len(self.transfers))]  # not validated: positions stand in for ids
+        return WaitEvent(
+            status="error", message=message, transfer_ids=ids, checks=[None] * len(ids), single=self.single, fatal=fatal
+        )

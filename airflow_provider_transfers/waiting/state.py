@@ -61,9 +61,9 @@ def is_fatal(exc: BaseException) -> bool:
 
 def describe_error(transfer_id: str, exc: BaseException) -> str:
     if isinstance(exc, TransferNotFoundError):
+        # The platform's own error says how long it keeps transfers (its hook adds that hint).
         return (
-            f"transfer {transfer_id} not found ({exc}); it may have expired "
-            "(VoIPbin keeps transfers 24 h) or the connection points at another account"
+            f"transfer {transfer_id} not found ({exc}); it may have expired or the connection points at another account"
         )
     return f"transfer {transfer_id}: {type(exc).__name__}: {exc}"
 
@@ -249,7 +249,7 @@ class TransferWait:
     # ------------------------------------------------------------------ events and messages
 
     def event(self, status: EventStatus, message: str, *, fatal: bool = False) -> WaitEvent:
-        ids = self.ids or [f"#{i}" for i in range(len(self.refs))]
+        ids = self.ids
         checks = [self.state.latest[tid].to_xcom() if tid in self.state.latest else None for tid in ids]
         return WaitEvent(
             status=status, message=message, transfer_ids=ids, checks=checks, single=self.single, fatal=fatal
