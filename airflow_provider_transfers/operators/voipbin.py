@@ -26,6 +26,7 @@ from airflow_provider_transfers.hooks.voipbin import (
 from airflow_provider_transfers.models import TransferCheck, TransferStatus, VoipbinTransferType
 from airflow_provider_transfers.operators._waiting import TransferWaitMixin
 from airflow_provider_transfers.templating import check_if_literal
+from airflow_provider_transfers.validation import NonNegativeSeconds, validate
 from airflow_provider_transfers.waiting.inputs import WaitArgs
 from airflow_provider_transfers.waiting.state import TransferWait
 
@@ -214,10 +215,8 @@ class VoipbinCancelTransferOperator(_VoipbinTransferActionOperator):
 
 
 def _seconds(value: Any, field: str, *, minimum: float) -> float:
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        raise TransferValidationError(field, f"a number of seconds >= {minimum}", value) from None
-    if not seconds >= minimum:
-        raise TransferValidationError(field, f"a number of seconds >= {minimum}", value)
+    """A finite number of seconds >= ``minimum`` (numeric text accepted; NaN, infinities, booleans refused)."""
+    seconds: float = validate(NonNegativeSeconds, value, field)
+    if seconds < minimum:
+        raise TransferValidationError(field, f"a finite number of seconds >= {minimum}", value)
     return seconds
