@@ -67,7 +67,9 @@ class TransferStatusTrigger(BaseTrigger):
         attempts: int = 0,
         finished: Mapping[str, Mapping[str, Any]] | None = None,
         errors: Mapping[str, int] | None = None,
+        return_transfers: bool = False,
     ) -> None:
+        """``return_transfers`` is ignored: triggers serialised by 0.x releases still carry it."""
         super().__init__()
         self.conn_id = conn_id
         self.transfers, parsed_single = parse_transfers(transfers, "transfers")

@@ -105,3 +105,23 @@ def test_reconciliation_classifies_and_acts_on_stale_toy_transfers(toy: ToyServe
     assert [r["reference"] for r in rows] == [{"id": "toy-10"}, {"id": "toy-11"}, {"id": "toy-12"}]
     assert rows[1]["action"] == "done: dropped toy-11; state now dropped"
     assert summary["actions"]["done"] == 1 and toy.toys["toy-11"]["state"] == "dropped"
+
+
+def test_a_stale_action_the_platform_does_not_offer_is_refused_before_any_request(
+    toy: ToyServer, tmp_path: Path
+) -> None:
+    from airflow_provider_transfers.exceptions import TransferConfigError
+    from airflow_provider_transfers.hooks.base import TransferHook
+
+    class NoActionHook(ToyHook):
+        """A platform that declares no stale action: the base class's default refuses it."""
+
+        check_stale_action = TransferHook.__dict__["check_stale_action"]
+
+    hook = NoActionHook(CONN)
+    options = ReconcileOptions(stale_action=StaleAction(ActionMode.DRY_RUN))
+    with pytest.raises(TransferConfigError, match="act_on_stale is not supported for platform 'toy'"):
+        asyncio.run(
+            reconcile(hook, RecordReader([{"id": "toy-1", "recorded_status": "active"}]), tmp_path / "r.jsonl", options)
+        )
+    assert toy.requests == []
