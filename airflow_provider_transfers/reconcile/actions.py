@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from airflow_provider_transfers.hooks.base import TransferHook
 from airflow_provider_transfers.reconcile.classify import redact
 from airflow_provider_transfers.reconcile.validate import Prepared
 from airflow_provider_transfers.validation import json_object
@@ -35,7 +36,7 @@ class StaleAction:
         mode = ActionMode.DRY_RUN if dry_run else ActionMode.APPLY
         return cls(mode, json_object(body, "stale_action_body"))
 
-    def check(self, hook: Any) -> None:
+    def check(self, hook: TransferHook) -> None:
         """Refuse, before any request, an action the platform cannot take (``TransferConfigError``)."""
         if self.mode is not ActionMode.OFF:
             hook.check_stale_action(self.body)
@@ -43,7 +44,7 @@ class StaleAction:
     def fingerprint(self) -> dict[str, Any]:
         return {"mode": self.mode.value, "body": self.body}
 
-    async def __call__(self, hook: Any, rec: Prepared, secrets: tuple[str, ...] = ()) -> str:
+    async def __call__(self, hook: TransferHook, rec: Prepared, secrets: tuple[str, ...] = ()) -> str:
         what = hook.describe_stale_action(rec.ref, self.body)
         if self.mode is ActionMode.DRY_RUN:
             return f"planned: would {what}"

@@ -10,14 +10,13 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from airflow_provider_transfers.exceptions import TransferNotFoundError
-from airflow_provider_transfers.hooks.base import TransferHook, TransferRef
-from airflow_provider_transfers.models import TransferCheck
+from airflow_provider_transfers.hooks.base import TransferHook
 from airflow_provider_transfers.reconcile.actions import ActionMode, StaleAction
 from airflow_provider_transfers.reconcile.checkpoint import Checkpoint
 from airflow_provider_transfers.reconcile.classify import ReportRow, RowClass, classify, redact, unchecked
@@ -37,25 +36,6 @@ log = logging.getLogger(__name__)
 
 OnInvalid = Literal["fail", "report"]
 PROGRESS_EVERY_S = 30.0
-
-
-class CheckingHook(Protocol):
-    """What a reconciliation needs from a hook (``TransferHook`` provides it; tests may fake it)."""
-
-    @property
-    def platform(self) -> str: ...
-
-    def transfer_ref(self, transfer: Any) -> TransferRef: ...
-
-    def created_value(self, transfer: Mapping[str, Any]) -> tuple[str, Any] | None: ...
-
-    async def acheck_ref(self, ref: Any) -> TransferCheck: ...
-
-    def check_stale_action(self, body: Mapping[str, Any]) -> None: ...
-
-    def describe_stale_action(self, ref: Any, body: Mapping[str, Any]) -> str: ...
-
-    async def aact_on_stale(self, ref: Any, body: Mapping[str, Any]) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -82,7 +62,7 @@ class ReconcileOptions:
 
 
 async def reconcile(
-    hook: CheckingHook, reader: RecordReader, output: Location, options: ReconcileOptions | None = None
+    hook: TransferHook, reader: RecordReader, output: Location, options: ReconcileOptions | None = None
 ) -> dict[str, Any]:
     """Write the report for ``reader``'s records to ``output``; return the summary counts."""
     options = options or ReconcileOptions()
@@ -137,7 +117,7 @@ async def reconcile(
 _ACTION_KEYS = ("planned", "done", "failed")
 
 
-def _validate_all(hook: CheckingHook, reader: RecordReader, options: ReconcileOptions, shaping: str) -> str:
+def _validate_all(hook: TransferHook, reader: RecordReader, options: ReconcileOptions, shaping: str) -> str:
     """First pass: validate every record (nothing held in memory) and fingerprint the input."""
     digest = hashlib.sha256(shaping.encode())
     errors: list[str] = []
@@ -162,7 +142,7 @@ def _canonical(raw: RawRecord) -> bytes:
     return json.dumps([raw.number, body], sort_keys=True, default=str, separators=(",", ":")).encode() + b"\n"
 
 
-def _pending(hook: CheckingHook, reader: RecordReader, skip: int) -> Iterator[Prepared]:
+def _pending(hook: TransferHook, reader: RecordReader, skip: int) -> Iterator[Prepared]:
     """Second pass: the records after the ``skip`` already in the checkpoint, validated again (cheap)."""
     for raw in reader:
         if raw.number <= skip:
@@ -176,7 +156,7 @@ def _pending(hook: CheckingHook, reader: RecordReader, skip: int) -> Iterator[Pr
 class _Checker:
     """Checks one record and classifies it; never raises for a per-record failure."""
 
-    def __init__(self, hook: CheckingHook, options: ReconcileOptions, secrets: tuple[str, ...]) -> None:
+    def __init__(self, hook: TransferHook, options: ReconcileOptions, secrets: tuple[str, ...]) -> None:
         self.hook = hook
         self.platform = hook.platform
         self.stale_after = options.stale_after

@@ -17,12 +17,12 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import pendulum
 
 from airflow_provider_transfers.exceptions import TransferProviderError
-from airflow_provider_transfers.hooks.base import TransferRef
+from airflow_provider_transfers.hooks.base import TransferHook, TransferRef
 from airflow_provider_transfers.models import TransferStatus
 from airflow_provider_transfers.reconcile.records import RawRecord
 
@@ -30,14 +30,6 @@ RECORD_FIELDS = ("transfer", "recorded_status", "created_at")
 """Keys of a record that are not part of the transfer reference."""
 
 _STATUSES = ", ".join(s.value for s in TransferStatus)
-
-
-class TransferIdentifier(Protocol):
-    """What validation needs from a hook (class or instance): its reference check and creation field."""
-
-    def transfer_ref(self, transfer: Any) -> TransferRef: ...
-
-    def created_value(self, transfer: Mapping[str, Any]) -> tuple[str, Any] | None: ...
 
 
 class RecordError(ValueError):
@@ -68,7 +60,7 @@ class Prepared:
     invalid: str | None = None
 
 
-def prepare(raw: RawRecord, hook: TransferIdentifier) -> Prepared:
+def prepare(raw: RawRecord, hook: TransferHook | type[TransferHook]) -> Prepared:
     """Validate one record; raise ``RecordError`` naming the record and field."""
     where = raw.where
     if raw.parse_error is not None:
