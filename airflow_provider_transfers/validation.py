@@ -117,6 +117,12 @@ PositiveSeconds = Annotated[
 NonNegativeSeconds = Annotated[
     float, _number("a finite number of seconds >= 0", integer=False), _bounded("a finite number of seconds >= 0", ge=0)
 ]
+
+
+EPOCH_EXPECTED = "epoch seconds (a finite number > 0) or an ISO-8601 date-time"
+EpochNumber = Annotated[float, _number(EPOCH_EXPECTED, integer=False), _bounded(EPOCH_EXPECTED, gt=0)]
+"""A point in time as epoch seconds (``waiting.inputs.EpochSeconds`` also takes dates and ISO text)."""
+
 PositiveInt = Annotated[int, _number("a whole number >= 1", integer=True), _bounded("a whole number >= 1", ge=1)]
 NonNegativeInt = Annotated[int, _number("a whole number >= 0", integer=True), _bounded("a whole number >= 0", ge=0)]
 PositiveNumber = Annotated[float, _number("a finite number > 0", integer=False), _bounded("a finite number > 0", gt=0)]
@@ -373,10 +379,19 @@ class _Shown:
         return self.text
 
 
-def as_transfer_error(exc: ValidationError, field: str = "", *, show_value: bool = True) -> TransferValidationError:
-    """The first error of ``exc`` as ``TransferValidationError`` naming the field and the expected form."""
+def as_transfer_error(
+    exc: ValidationError, field: str = "", *, show_value: bool = True, aliases: Mapping[str, str] | None = None
+) -> TransferValidationError:
+    """The first error of ``exc`` as ``TransferValidationError`` naming the field and the expected form.
+
+    ``aliases`` renames a model field to the argument the user wrote (the sensor's ``poke_interval`` is
+    the wait's ``poll_interval``).
+    """
     first = exc.errors(include_url=False)[0]
-    where = _location(field, tuple(first["loc"]))
+    loc = tuple(first["loc"])
+    if aliases and loc and isinstance(loc[0], str) and loc[0] in aliases:
+        loc = (aliases[loc[0]], *loc[1:])
+    where = _location(field, loc)
     got = first.get("input") if show_value and first["type"] != "missing" else None
     if isinstance(got, str | bytes) and len(got) > 200:
         got = _Shown(f"{got[:200]!r}... ({len(got)} chars)")
@@ -399,12 +414,14 @@ def validate(tp: Any, value: Any, field: str, *, show_value: bool = True) -> Any
         raise TransferValidationError(field, "a value nested less deeply", show_value=False) from None
 
 
-def validate_model(model: type[M], data: Any, field: str = "", *, show_value: bool = True) -> M:
-    """``data`` validated as ``model``; errors name ``field.<model field>``."""
+def validate_model(
+    model: type[M], data: Any, field: str = "", *, show_value: bool = True, aliases: Mapping[str, str] | None = None
+) -> M:
+    """``data`` validated as ``model``; errors name ``field.<model field>`` (or its alias)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise as_transfer_error(exc, field, show_value=show_value) from None
+        raise as_transfer_error(exc, field, show_value=show_value, aliases=aliases) from None
     except RecursionError:
         raise TransferValidationError(field or model.__name__, "a value nested less deeply", show_value=False) from None
 

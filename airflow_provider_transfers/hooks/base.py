@@ -1,7 +1,18 @@
-"""What both platform hooks share: connection loading, the HTTP policy, the status protocol.
+"""What every platform hook shares: connection loading, the HTTP policy, the status protocol.
 
-A subclass supplies three things: how a connection becomes ``ConnectionSettings`` (base URL, auth,
-secrets), how a transfer's JSON becomes a ``TransferCheck``, and its connection-form metadata.
+Everything platform-specific lives in a subclass, so sensors, triggers, the waiting core and
+reconciliation never name a platform. A subclass supplies:
+
+* how a connection becomes ``ConnectionSettings`` (``settings_from_connection``, ``parse_error``);
+* how a transfer is referenced: ``transfer_ref`` validates a transfer's JSON (or a flat record) once into
+  a typed ``TransferRef`` (its fields are what a reconciliation record must carry), and
+  ``created_fields`` names the fields that date it;
+* how it is checked: ``check_ref`` / ``acheck_ref`` turn a reference into a ``TransferCheck``;
+* what acting on a stale transfer means there (``check_stale_action``, ``describe_stale_action``,
+  ``aact_on_stale``; by default: not supported);
+* its connection-form metadata (``connection_ui``) and ``_probe`` for the Test button.
+
+Register a new platform with ``hooks.registry.register_hook(conn_type, "pkg.module.Hook")``.
 """
 
 from __future__ import annotations
@@ -14,11 +25,13 @@ from typing import Any, ClassVar, Self
 
 import httpx
 from airflow.sdk import BaseHook, Connection
+from pydantic import BaseModel, ConfigDict
 
 from airflow_provider_transfers.connection_ui import hook_ui_field_behaviour
 from airflow_provider_transfers.exceptions import (
     TransferApiError,
     TransferAuthError,
+    TransferConfigError,
     TransferProviderError,
     TransferTransportError,
 )
@@ -39,6 +52,25 @@ class ConnectionSettings:
 
     def __repr__(self) -> str:
         return f"ConnectionSettings(base_url={self.base_url!r})"
+
+
+class TransferRef(BaseModel):
+    """A transfer's identifying fields on its platform, validated once (by ``TransferHook.transfer_ref``).
+
+    Subclasses declare the fields (their names are the flat record columns a reconciliation reads) and
+    ``transfer_id``. Build one only through the hook, which validates; the fields are not re-checked.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    @property
+    def transfer_id(self) -> str:
+        """The id shown in logs, events and reports."""
+        raise NotImplementedError
+
+    def fields(self) -> dict[str, str]:
+        """The reference as text fields (a report's ``reference`` cell)."""
+        return {k: str(v) for k, v in self.model_dump(mode="json").items()}
 
 
 class TransferHook(BaseHook, abc.ABC):
@@ -178,26 +210,74 @@ class TransferHook(BaseHook, abc.ABC):
     ) -> None:
         await self.aclose()
 
-    # ------------------------------------------------------------------ status protocol
+    # ------------------------------------------------------------------ references
+
+    created_fields: ClassVar[tuple[str, ...]] = ()
+    """Fields of a transfer's JSON that hold its creation time (for staleness), first present wins."""
 
     @classmethod
     @abc.abstractmethod
-    def transfer_id(cls, transfer: Mapping[str, Any]) -> str:
+    def transfer_ref(cls, transfer: Any) -> TransferRef:
+        """Validate a transfer's JSON (or a flat record holding its fields) into a reference, once.
+
+        Raises ``TransferValidationError`` naming the field, before any request.
+        """
+
+    @classmethod
+    def transfer_id(cls, transfer: Any) -> str:
         """A human-readable id of the transfer (for logs, events, reports); validates the mapping."""
+        return cls.transfer_ref(transfer).transfer_id
+
+    @classmethod
+    def created_value(cls, transfer: Mapping[str, Any]) -> tuple[str, Any] | None:
+        """``(field, raw value)`` of the first non-empty ``created_fields`` entry, or ``None``."""
+        for name in cls.created_fields:
+            value = transfer.get(name)
+            if value not in (None, ""):
+                return name, value
+        return None
+
+    # ------------------------------------------------------------------ status protocol
 
     @abc.abstractmethod
+    def check_ref(self, ref: Any) -> TransferCheck:
+        """Current status of one (validated) transfer, with its evidence. ``ref`` is this hook's ``TransferRef``."""
+
+    @abc.abstractmethod
+    async def acheck_ref(self, ref: Any) -> TransferCheck:
+        """Async twin of ``check_ref``: for triggers and batch reconciliation."""
+
     def check_transfer(self, transfer: Mapping[str, Any]) -> TransferCheck:
         """Current status of one transfer, given the transfer's own JSON, with its evidence."""
+        return self.check_ref(self.transfer_ref(transfer))
 
-    @abc.abstractmethod
     async def acheck_transfer(self, transfer: Mapping[str, Any]) -> TransferCheck:
-        """Async twin of ``check_transfer``: for triggers and batch reconciliation."""
+        """Async twin of ``check_transfer``."""
+        return await self.acheck_ref(self.transfer_ref(transfer))
 
     def get_transfer_status(self, transfer: Mapping[str, Any]) -> TransferStatus:
         return self.check_transfer(transfer).status
 
     async def aget_transfer_status(self, transfer: Mapping[str, Any]) -> TransferStatus:
         return (await self.acheck_transfer(transfer)).status
+
+    # ------------------------------------------------------------------ stale transfers
+
+    @classmethod
+    def check_stale_action(cls, body: Mapping[str, Any]) -> None:
+        """Refuse, before any request, a stale-transfer action this platform cannot take.
+
+        ``body`` is the user's ``stale_action_body`` (``{}`` when none). Default: no action exists.
+        """
+        raise TransferConfigError(f"act_on_stale is not supported for platform {cls.platform!r}")
+
+    def describe_stale_action(self, ref: Any, body: Mapping[str, Any]) -> str:
+        """What acting on the stale transfer ``ref`` would do, as a phrase (``update UX... with {...}``)."""
+        raise TransferConfigError(f"act_on_stale is not supported for platform {self.platform!r}")
+
+    async def aact_on_stale(self, ref: Any, body: Mapping[str, Any]) -> str:
+        """Act on the stale transfer ``ref``; return what was done (``updated UX...; status now failed``)."""
+        raise TransferConfigError(f"act_on_stale is not supported for platform {self.platform!r}")
 
     # ------------------------------------------------------------------ connection test
 

@@ -1,19 +1,27 @@
 """Platform-neutral hook lookup: the platform is the connection's ``conn_type``.
 
-Sensors, triggers and reconciliation take only a connection id; this module turns it into the right
-``TransferHook``. Hook modules are imported lazily, so a third platform is one more line in
-``HOOK_CLASSES`` and importing this module stays cheap. The fetched ``Connection`` is handed to the
-hook (``connection=``) so it is not fetched a second time.
+Sensors, triggers, the waiting operators and reconciliation take only a connection id; this module
+turns it into the right ``TransferHook``. Hook modules are imported lazily, so importing this module
+stays cheap. A third platform is one hook module (a ``TransferHook`` subclass) plus one call::
+
+    from airflow_provider_transfers.hooks.registry import register_hook
+
+    register_hook("acme_cc", "acme_transfers.hook.AcmeHook")
+
+made wherever the process imports it first (the plugin or provider package that ships the hook, or a
+DAG file's import). The fetched ``Connection`` is handed to the hook (``connection=``) so it is not
+fetched a second time.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow.sdk import BaseHook, Connection
 
-from airflow_provider_transfers.exceptions import TransferConfigError
+from airflow_provider_transfers.exceptions import TransferConfigError, TransferValidationError
 from airflow_provider_transfers.hooks.base import TransferHook
 
 HOOK_CLASSES: dict[str, str] = {
@@ -21,6 +29,20 @@ HOOK_CLASSES: dict[str, str] = {
     "voipbin": "airflow_provider_transfers.hooks.voipbin.VoipbinHook",
 }
 """``conn_type`` -> dotted path of the hook class."""
+
+
+def register_hook(conn_type: str, dotted_path: str) -> None:
+    """Serve connections of ``conn_type`` with the ``TransferHook`` subclass at ``dotted_path``.
+
+    The class is imported on first use. Registering a type again replaces its hook.
+    """
+    key = normalize_conn_type(conn_type)
+    module_name, _, class_name = dotted_path.rpartition(".")
+    if not key or not module_name or not class_name:
+        raise ValueError(
+            f"register_hook needs a connection type and a dotted class path; got {conn_type!r}, {dotted_path!r}"
+        )
+    HOOK_CLASSES[key] = dotted_path
 
 
 def supported_conn_types() -> list[str]:
@@ -66,3 +88,23 @@ def get_transfer_hook(conn_id: str, **kwargs: Any) -> TransferHook:
 async def aget_transfer_hook(conn_id: str, **kwargs: Any) -> TransferHook:
     """Async lookup for triggers: ``await BaseHook.aget_connection`` never blocks the event loop."""
     return hook_for_connection(await BaseHook.aget_connection(conn_id), **kwargs)
+
+
+def validate_for_any_platform(transfers: Sequence[Mapping[str, Any]], field: str = "transfer") -> None:
+    """Parse-time check, before the connection (so the platform) is known: some platform's hook must
+    accept every transfer. The platform's own hook checks again at run time, before any request."""
+    reasons = []
+    for conn_type in supported_conn_types():
+        try:
+            cls = hook_class_for(conn_type)
+        except ImportError:
+            continue
+        try:
+            for item in transfers:
+                cls.transfer_ref(item)
+        except TransferValidationError as exc:
+            reasons.append(f"{conn_type}: {exc}")
+            continue
+        return
+    if reasons:
+        raise TransferValidationError(field, "a transfer JSON object of a supported platform", "; ".join(reasons))

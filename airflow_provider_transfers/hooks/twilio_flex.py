@@ -21,7 +21,7 @@ from airflow_provider_transfers.exceptions import (
     TransferServerError,
     TransferValidationError,
 )
-from airflow_provider_transfers.hooks.base import ConnectionSettings, TransferHook
+from airflow_provider_transfers.hooks.base import ConnectionSettings, TransferHook, TransferRef
 from airflow_provider_transfers.http.client import fallback_message, json_error_fields
 from airflow_provider_transfers.http.policy import HttpPolicy
 from airflow_provider_transfers.http.urls import validate_base_url
@@ -45,6 +45,22 @@ def normalize_body(body: Any, field: str = "body", *, max_bytes: int = MAX_BODY_
     """
     result: dict[str, Any] = validate(json_object(max_bytes=max_bytes), body, field)
     return result
+
+
+class TwilioTransferRef(TransferRef):
+    """What identifies a Flex transfer: its interaction, channel and own SIDs (validated)."""
+
+    interaction_sid: str
+    channel_sid: str
+    sid: str
+
+    @property
+    def transfer_id(self) -> str:
+        return self.sid
+
+    @property
+    def path(self) -> str:
+        return f"/v1/Interactions/{self.interaction_sid}/Channels/{self.channel_sid}/Transfers/{self.sid}"
 
 
 def parse_twilio_error(response: httpx.Response) -> dict[str, Any]:
@@ -187,20 +203,18 @@ class TwilioFlexHook(TransferHook):
 
     # ------------------------------------------------------------------ status protocol
 
-    @classmethod
-    def transfer_ref(cls, transfer: Mapping[str, Any]) -> tuple[str, str, str]:
-        """(interaction_sid, channel_sid, sid) of a transfer's JSON, each validated."""
-        if not isinstance(transfer, Mapping):
-            raise TransferValidationError("transfer", "the transfer's JSON object", type(transfer).__name__)
-        return (
-            validate_sid(transfer.get("interaction_sid"), "KD", "transfer['interaction_sid']"),
-            validate_sid(transfer.get("channel_sid"), "UO", "transfer['channel_sid']"),
-            validate_sid(transfer.get("sid"), "UX", "transfer['sid']"),
-        )
+    created_fields = ("date_created",)
 
     @classmethod
-    def transfer_id(cls, transfer: Mapping[str, Any]) -> str:
-        return cls.transfer_ref(transfer)[2]
+    def transfer_ref(cls, transfer: Any) -> TwilioTransferRef:
+        """``interaction_sid``, ``channel_sid`` and ``sid`` of a transfer's JSON, each validated."""
+        if not isinstance(transfer, Mapping):
+            raise TransferValidationError("transfer", "the transfer's JSON object", type(transfer).__name__)
+        return TwilioTransferRef.model_construct(
+            interaction_sid=validate_sid(transfer.get("interaction_sid"), "KD", "transfer['interaction_sid']"),
+            channel_sid=validate_sid(transfer.get("channel_sid"), "UO", "transfer['channel_sid']"),
+            sid=validate_sid(transfer.get("sid"), "UX", "transfer['sid']"),
+        )
 
     @staticmethod
     def _check(found: TwilioTransfer) -> TransferCheck:
@@ -216,11 +230,29 @@ class TwilioFlexHook(TransferHook):
             },
         )
 
-    def check_transfer(self, transfer: Mapping[str, Any]) -> TransferCheck:
-        return self._check(self.get_transfer(*self.transfer_ref(transfer)))
+    def check_ref(self, ref: TwilioTransferRef) -> TransferCheck:
+        return self._check(self._parse(self.api.request("GET", ref.path, bucket="fetch")))
 
-    async def acheck_transfer(self, transfer: Mapping[str, Any]) -> TransferCheck:
-        return self._check(await self.aget_transfer(*self.transfer_ref(transfer)))
+    async def acheck_ref(self, ref: TwilioTransferRef) -> TransferCheck:
+        api = await self.aget_conn()
+        return self._check(self._parse(await api.arequest("GET", ref.path, bucket="fetch")))
+
+    # ------------------------------------------------------------------ stale transfers: update them
+
+    @classmethod
+    def check_stale_action(cls, body: Mapping[str, Any]) -> None:
+        if not body:
+            raise TransferConfigError(
+                "act_on_stale on Twilio Flex needs stale_action_body: the JSON object to update stale "
+                'transfers with (e.g. {"status": "failed"})'
+            )
+
+    def describe_stale_action(self, ref: TwilioTransferRef, body: Mapping[str, Any]) -> str:
+        return f"update {ref.sid} with {dict(body)}"
+
+    async def aact_on_stale(self, ref: TwilioTransferRef, body: Mapping[str, Any]) -> str:
+        updated = await self.aupdate_transfer(ref.interaction_sid, ref.channel_sid, ref.sid, dict(body))
+        return f"updated {ref.sid}; status now {updated.status.value}"
 
     # ------------------------------------------------------------------ connection test
 

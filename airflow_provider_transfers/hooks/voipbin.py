@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar, NamedTuple, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 import httpx
 from airflow.sdk import Connection
@@ -24,12 +24,13 @@ from airflow_provider_transfers.exceptions import (
     TransferServerError,
     TransferValidationError,
 )
-from airflow_provider_transfers.hooks.base import ConnectionSettings, TransferHook
+from airflow_provider_transfers.hooks.base import ConnectionSettings, TransferHook, TransferRef
 from airflow_provider_transfers.hooks.voipbin_auth import AccessKeyAuth, JwtAuth
 from airflow_provider_transfers.http.client import fallback_message, json_error_fields
 from airflow_provider_transfers.http.policy import HttpPolicy
 from airflow_provider_transfers.http.urls import validate_base_url
 from airflow_provider_transfers.models import (
+    VOIPBIN_NOT_DELETED_SENTINEL,
     TransferCheck,
     TransfereeAddress,
     VoipbinCall,
@@ -67,6 +68,7 @@ NOT_FOUND_HINT = "VoIPbin keeps transfers and their groupcalls for 24 hours; an 
 _VERSION_SEGMENT = re.compile(r"/v\d+(\.\d+)*$")
 
 M = TypeVar("M", bound=BaseModel)
+_WHAT: dict[type[BaseModel], str] = {VoipbinCall: "call", VoipbinGroupcall: "groupcall"}
 
 
 # --------------------------------------------------------------------------------------------- inputs
@@ -153,7 +155,7 @@ def coerce_transfer(value: Any, field: str = "transfer") -> dict[str, Any]:
     return dict(value)
 
 
-class TransferRef(NamedTuple):
+class VoipbinTransferRef(TransferRef):
     """What a status check needs from a transfer's JSON, validated."""
 
     id: str
@@ -161,10 +163,14 @@ class TransferRef(NamedTuple):
     groupcall_id: str
     transferer_call_id: str
 
+    @property
+    def transfer_id(self) -> str:
+        return self.id
 
-def transfer_ref(value: Any, field: str = "transfer") -> TransferRef:
+
+def transfer_ref(value: Any, field: str = "transfer") -> VoipbinTransferRef:
     transfer = coerce_transfer(value, field)
-    return TransferRef(
+    return VoipbinTransferRef.model_construct(
         id=validate_uuid(transfer.get("id"), f"{field}['id']"),
         type=validate_transfer_type(transfer.get("type"), f"{field}['type']"),
         groupcall_id=validate_uuid(transfer.get("groupcall_id"), f"{field}['groupcall_id']"),
@@ -377,18 +383,26 @@ class VoipbinHook(TransferHook):
 
     # ------------------------------------------------------------------ status protocol
 
+    created_fields = ("tm_create",)
+
     @classmethod
-    def transfer_ref(cls, transfer: Any) -> TransferRef:
+    def transfer_ref(cls, transfer: Any) -> VoipbinTransferRef:
         """(id, type, groupcall_id, transferer_call_id) of a transfer's JSON, each validated."""
         return transfer_ref(transfer)
 
     @classmethod
-    def transfer_id(cls, transfer: Mapping[str, Any]) -> str:
-        return transfer_ref(transfer).id
+    def created_value(cls, transfer: Mapping[str, Any]) -> tuple[str, Any] | None:
+        found = super().created_value(transfer)
+        if found is not None and str(found[1]).startswith(VOIPBIN_NOT_DELETED_SENTINEL):
+            return None  # VoIPbin's "never" placeholder is no creation time
+        return found
 
     @staticmethod
     def _check(
-        ref: TransferRef, groupcall: VoipbinGroupcall, call: VoipbinCall | None, answer: VoipbinCall | None = None
+        ref: VoipbinTransferRef,
+        groupcall: VoipbinGroupcall,
+        call: VoipbinCall | None,
+        answer: VoipbinCall | None = None,
     ) -> TransferCheck:
         derived = derive_voipbin_status(ref.type, groupcall, call, answer)
         return TransferCheck(
@@ -399,7 +413,7 @@ class VoipbinHook(TransferHook):
             evidence={**derived.evidence, "transferer_call_id": ref.transferer_call_id},
         )
 
-    def check_transfer(self, transfer: Mapping[str, Any]) -> TransferCheck:
+    def check_ref(self, ref: VoipbinTransferRef) -> TransferCheck:
         """Derive the status: 1 request for a blind transfer, 2 for an attended one (3 once the agent
         hung up after an answer: the answering call's timestamps then decide, see ``voipbin_status``).
 
@@ -408,22 +422,44 @@ class VoipbinHook(TransferHook):
         first. Read the other way round, an answer and a hang-up landing between the two reads would
         look like an abandoned (failed) transfer when it completed.
         """
-        ref = transfer_ref(transfer)
-        call = self.get_call(ref.transferer_call_id) if needs_transferer_call(ref.type) else None
-        groupcall = self.get_groupcall(ref.groupcall_id)
+        call = self._read(VoipbinCall, f"/calls/{ref.transferer_call_id}") if needs_transferer_call(ref.type) else None
+        groupcall = self._read(VoipbinGroupcall, f"/groupcalls/{ref.groupcall_id}")
         answer = None
         if needs_answer_call(ref.type, groupcall, call) and groupcall.answer_call_id is not None:
-            answer = self.get_call(groupcall.answer_call_id)
+            answer = self._read(VoipbinCall, f"/calls/{groupcall.answer_call_id}")
         return self._check(ref, groupcall, call, answer)
 
-    async def acheck_transfer(self, transfer: Mapping[str, Any]) -> TransferCheck:
-        ref = transfer_ref(transfer)
-        call = await self.aget_call(ref.transferer_call_id) if needs_transferer_call(ref.type) else None
-        groupcall = await self.aget_groupcall(ref.groupcall_id)
+    async def acheck_ref(self, ref: VoipbinTransferRef) -> TransferCheck:
+        call = None
+        if needs_transferer_call(ref.type):
+            call = await self._aread(VoipbinCall, f"/calls/{ref.transferer_call_id}")
+        groupcall = await self._aread(VoipbinGroupcall, f"/groupcalls/{ref.groupcall_id}")
         answer = None
         if needs_answer_call(ref.type, groupcall, call) and groupcall.answer_call_id is not None:
-            answer = await self.aget_call(groupcall.answer_call_id)
+            answer = await self._aread(VoipbinCall, f"/calls/{groupcall.answer_call_id}")
         return self._check(ref, groupcall, call, answer)
+
+    def _read(self, model: type[M], path: str) -> M:
+        """GET a resource whose id is already validated (a reference's, or the server's own)."""
+        return self._parse(model, self.api.request("GET", path, bucket=BUCKET), _WHAT[model])
+
+    async def _aread(self, model: type[M], path: str) -> M:
+        api = await self.aget_conn()
+        return self._parse(model, await api.arequest("GET", path, bucket=BUCKET), _WHAT[model])
+
+    # ------------------------------------------------------------------ stale transfers: cancel them
+
+    @classmethod
+    def check_stale_action(cls, body: Mapping[str, Any]) -> None:
+        """Cancelling needs no body (one given is ignored)."""
+
+    def describe_stale_action(self, ref: VoipbinTransferRef, body: Mapping[str, Any]) -> str:
+        return f"cancel: hang up groupcall {ref.groupcall_id}"
+
+    async def aact_on_stale(self, ref: VoipbinTransferRef, body: Mapping[str, Any]) -> str:
+        groupcall = await self.ahangup_groupcall(ref.groupcall_id)
+        status = groupcall.status.value if groupcall.status else "unknown"
+        return f"cancelled; groupcall {groupcall.id} {status}"
 
     # ------------------------------------------------------------------ connection test
 

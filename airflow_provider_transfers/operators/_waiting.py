@@ -4,9 +4,11 @@ Adds ``wait_for_completion``, ``poll_interval``, ``timeout`` and ``deferrable``.
 operator calls ``self.wait_for_transfer(context, transfer_json)``:
 
 * not waiting: returns the transfer JSON unchanged;
-* waiting in-process: polls with the sync hook until ``completed`` or ``failed``;
-* deferrable: checks once, then defers to ``TransferStatusTrigger`` (same trigger, same result
-  handling as ``TransferStatusSensor``) and resumes in ``execute_complete``.
+* waiting in-process: ``waiting.TransferWait.run``, the same loop as the sensor's poke mode;
+* deferrable: checks once, then defers to ``TransferStatusTrigger`` (same trigger, same events as
+  ``TransferStatusSensor``) and resumes in ``execute_complete``, which gets the transfer back through
+  the deferral's ``kwargs``. (``dag.test()`` in Airflow 3.3 drops those kwargs when the trigger fires,
+  apache/airflow#69942, so the transfer is also kept under XCom key ``waited_transfer`` as a fallback.)
 
 It returns the transfer JSON plus ``final_check`` (the last ``TransferCheck`` as a dict). Every
 unsuccessful end of the wait raises ``AirflowFailException``: the action itself succeeded, and a
@@ -15,9 +17,8 @@ task retry would repeat it (a second transfer, for a create operator).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
@@ -26,19 +27,14 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_transfers.exceptions import TransferValidationError
 from airflow_provider_transfers.hooks.registry import get_transfer_hook
-from airflow_provider_transfers.triggers._wait import (
-    DEFAULT_FAILURE_STATUSES,
-    DEFAULT_MAX_CONSECUTIVE_ERRORS,
-    DEFAULT_SUCCESS_STATUSES,
-    StatusRule,
-    WaitState,
-    check_all,
-    make_event,
-)
 from airflow_provider_transfers.triggers.transfer import TransferStatusTrigger
+from airflow_provider_transfers.waiting.events import WaitEvent
+from airflow_provider_transfers.waiting.inputs import WaitArgs
+from airflow_provider_transfers.waiting.state import TransferWait
 
 DEFAULT_POLL_INTERVAL = 5.0
 DEFAULT_WAIT_TIMEOUT = 3600.0
+RESUME_XCOM_KEY = "waited_transfer"
 
 
 class TransferWaitMixin(BaseOperator):
@@ -56,15 +52,16 @@ class TransferWaitMixin(BaseOperator):
         self,
         *,
         wait_for_completion: bool = False,
-        poll_interval: timedelta | float = DEFAULT_POLL_INTERVAL,
-        timeout: timedelta | float = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: timedelta | float | str = DEFAULT_POLL_INTERVAL,
+        timeout: timedelta | float | str = DEFAULT_WAIT_TIMEOUT,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.wait_args = WaitArgs.build(poll_interval=poll_interval, timeout=timeout)
         self.wait_for_completion = wait_for_completion
-        self.poll_interval = _seconds(poll_interval, "poll_interval", allow_zero=False)
-        self.timeout = _seconds(timeout, "timeout", allow_zero=True)
+        self.poll_interval = self.wait_args.poll_interval
+        self.timeout = self.wait_args.timeout
         self.deferrable = deferrable
 
     def wait_conn_id(self) -> str:
@@ -76,60 +73,36 @@ class TransferWaitMixin(BaseOperator):
         result = dict(transfer)
         if not self.wait_for_completion:
             return result
-        deadline = time.time() + self.timeout
-        state = WaitState(StatusRule.of(DEFAULT_SUCCESS_STATUSES, DEFAULT_FAILURE_STATUSES))
         with get_transfer_hook(self.wait_conn_id()) as hook:
             try:
-                transfer_id = hook.transfer_id(result)
+                wait = TransferWait.start(hook, [result], self.wait_args.started(), single=True)
             except TransferValidationError as exc:
                 raise AirflowFailException(f"Cannot wait for the transfer: {exc}") from exc
-            while True:
-                check_all(hook, [result], [transfer_id], state)
-                outcome = state.outcome([transfer_id])
-                if outcome.status is not None:
-                    event = make_event(outcome.status, outcome.message, ids=[transfer_id], state=state, single=True)
-                    return self._finish(event, result)
-                if self.deferrable:
-                    break
-                remaining = deadline - time.time()
-                if remaining <= 0:
-                    when = datetime.fromtimestamp(deadline, UTC).isoformat(timespec="seconds")
-                    message = state.timeout_message([transfer_id], when)
-                    return self._finish(make_event("timeout", message, ids=[transfer_id], state=state, single=True))
-                self.log.info("Transfer %s still active; next check in %.1fs", transfer_id, self.poll_interval)
-                time.sleep(min(self.poll_interval, remaining + 0.01))
+            event = wait.first_check(hook, in_process=not self.deferrable, log=self.log)
+        if event is not None:
+            return self._finish(event, result)
+        if (ti := context.get("ti")) is not None:
+            ti.xcom_push(key=RESUME_XCOM_KEY, value=result)
         self.defer(
-            trigger=TransferStatusTrigger(
-                conn_id=self.wait_conn_id(),
-                transfers=[result],
-                poll_interval=self.poll_interval,
-                deadline=deadline,
-                max_consecutive_errors=DEFAULT_MAX_CONSECUTIVE_ERRORS,
-                single=True,
-                return_transfers=True,
-                attempts=state.attempts,
-                finished=state.finished,
-                errors=state.errors,
-            ),
+            trigger=TransferStatusTrigger.resume(self.wait_conn_id(), [result], wait),
             method_name="execute_complete",
+            kwargs={"transfer": result},
         )
 
-    def execute_complete(self, context: Context, event: Mapping[str, Any]) -> dict[str, Any]:
-        """Resume after the trigger: the event carries the transfer back (``return_transfers``)."""
-        transfers = event.get("transfers") or [{}]
-        return self._finish(event, dict(transfers[0]))
+    def execute_complete(
+        self, context: Context, event: Mapping[str, Any], transfer: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Resume after the trigger; ``transfer`` comes back through the deferral's ``kwargs``."""
+        try:
+            done = WaitEvent.from_payload(event)
+        except ValueError as exc:
+            raise AirflowFailException(f"The request succeeded, but waiting for the transfer ended: {exc}") from None
+        if transfer is None and (ti := context.get("ti")) is not None:
+            transfer = ti.xcom_pull(task_ids=self.task_id, key=RESUME_XCOM_KEY)
+        return self._finish(done, dict(transfer or {}))
 
-    def _finish(self, event: Mapping[str, Any], transfer: dict[str, Any] | None = None) -> dict[str, Any]:
-        message = str(event.get("message", ""))
-        if event.get("status") != "success":
-            raise AirflowFailException(f"The request succeeded, but waiting for the transfer ended: {message}")
-        self.log.info("%s", message)
-        checks = event.get("checks") or [None]
-        return {**(transfer or {}), "final_check": checks[0]}
-
-
-def _seconds(value: timedelta | float, name: str, *, allow_zero: bool) -> float:
-    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    if seconds < 0 or (seconds == 0 and not allow_zero):
-        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'} seconds; got {value!r}")
-    return seconds
+    def _finish(self, event: WaitEvent, transfer: dict[str, Any]) -> dict[str, Any]:
+        if event.status != "success":
+            raise AirflowFailException(f"The request succeeded, but waiting for the transfer ended: {event.message}")
+        self.log.info("%s", event.message)
+        return {**transfer, "final_check": event.checks[0] if event.checks else None}

@@ -16,8 +16,8 @@ from airflow.sdk import BaseOperator, Context, XComArg
 
 from airflow_provider_transfers.exceptions import TransferProviderError, TransferValidationError
 from airflow_provider_transfers.hooks.voipbin import (
-    TransferRef,
     VoipbinHook,
+    VoipbinTransferRef,
     normalize_addresses,
     transfer_ref,
     validate_transfer_type,
@@ -26,7 +26,16 @@ from airflow_provider_transfers.hooks.voipbin import (
 from airflow_provider_transfers.models import TransferCheck, TransferStatus, VoipbinTransferType
 from airflow_provider_transfers.operators._waiting import TransferWaitMixin
 from airflow_provider_transfers.templating import check_if_literal
-from airflow_provider_transfers.validation import MAX_ADDRESSES, ConnId, PositiveInt, validate, validator
+from airflow_provider_transfers.validation import (
+    MAX_ADDRESSES,
+    ConnId,
+    NonNegativeSeconds,
+    PositiveInt,
+    validate,
+    validator,
+)
+from airflow_provider_transfers.waiting.inputs import WaitArgs
+from airflow_provider_transfers.waiting.state import TransferWait
 
 UI_COLOR = "#4a90d9"
 
@@ -128,7 +137,7 @@ class _VoipbinTransferActionOperator(BaseOperator):
         check_if_literal(poll_interval, lambda v: _seconds(v, "poll_interval", minimum=0.1))
 
     @classmethod
-    def check_ref(cls, transfer: Any) -> TransferRef:
+    def check_ref(cls, transfer: Any) -> VoipbinTransferRef:
         """Validate the transfer JSON (subclasses add their own rules)."""
         return transfer_ref(transfer)
 
@@ -137,7 +146,7 @@ class _VoipbinTransferActionOperator(BaseOperator):
         timeout = _seconds(self.settle_timeout, "settle_timeout", minimum=0.0)
         interval = _seconds(self.poll_interval, "poll_interval", minimum=0.1)
         with VoipbinHook(validate(ConnId, self.voipbin_conn_id, "voipbin_conn_id")) as hook:
-            check = hook.check_transfer(ref._asdict())
+            check = hook.check_ref(ref)
             if check.status is self.expected:
                 self.log.info("Transfer %s is already %s (%s); nothing to do", ref.id, check.status, check.detail)
                 return check.to_xcom()
@@ -154,15 +163,18 @@ class _VoipbinTransferActionOperator(BaseOperator):
         self.log.info("Transfer %s after %s: %s (%s)", ref.id, self.action, check.status.value, check.detail)
         return check.to_xcom()
 
-    def act(self, hook: VoipbinHook, ref: TransferRef, check: TransferCheck) -> None:
+    def act(self, hook: VoipbinHook, ref: VoipbinTransferRef, check: TransferCheck) -> None:
         raise NotImplementedError
 
-    def _settle(self, hook: VoipbinHook, ref: TransferRef, timeout: float, interval: float) -> TransferCheck:
-        deadline = time.monotonic() + timeout
-        check = hook.check_transfer(ref._asdict())
-        while not check.status.is_terminal and time.monotonic() + interval <= deadline:
-            time.sleep(interval)
-            check = hook.check_transfer(ref._asdict())
+    def _settle(self, hook: VoipbinHook, ref: VoipbinTransferRef, timeout: float, interval: float) -> TransferCheck:
+        """Wait (the shared wait loop) until the transfer is terminal, or ``timeout``: then its last check."""
+        terminal = [s.value for s in TransferStatus if s.is_terminal]
+        args = WaitArgs(success_statuses=tuple(terminal), failure_statuses=(), poll_interval=interval)
+        wait = TransferWait([ref], args.model_copy(update={"deadline": time.time() + timeout}))
+        event = wait.run(hook, log=self.log)
+        check = wait.state.latest.get(ref.id)
+        if event.status == "error" or check is None:
+            raise wait.state.exception or TransferProviderError(event.message)
         return check
 
 
@@ -177,7 +189,7 @@ class VoipbinCompleteTransferOperator(_VoipbinTransferActionOperator):
     action = "complete"
 
     @classmethod
-    def check_ref(cls, transfer: Any) -> TransferRef:
+    def check_ref(cls, transfer: Any) -> VoipbinTransferRef:
         ref = transfer_ref(transfer)
         if ref.type is not VoipbinTransferType.ATTENDED:
             raise TransferValidationError(
@@ -187,7 +199,7 @@ class VoipbinCompleteTransferOperator(_VoipbinTransferActionOperator):
             )
         return ref
 
-    def act(self, hook: VoipbinHook, ref: TransferRef, check: TransferCheck) -> None:
+    def act(self, hook: VoipbinHook, ref: VoipbinTransferRef, check: TransferCheck) -> None:
         if not check.evidence.get("answered"):
             raise TransferStateError(
                 f"Cannot complete transfer {ref.id} yet: no transferee has answered ({check.detail}). "
@@ -207,7 +219,7 @@ class VoipbinCancelTransferOperator(_VoipbinTransferActionOperator):
     expected = TransferStatus.FAILED
     action = "cancel"
 
-    def act(self, hook: VoipbinHook, ref: TransferRef, check: TransferCheck) -> None:
+    def act(self, hook: VoipbinHook, ref: VoipbinTransferRef, check: TransferCheck) -> None:
         if check.evidence.get("groupcall_status") == "hangingup":
             self.log.info("Groupcall %s of transfer %s is already hanging up", ref.groupcall_id, ref.id)
             return
@@ -216,10 +228,8 @@ class VoipbinCancelTransferOperator(_VoipbinTransferActionOperator):
 
 
 def _seconds(value: Any, field: str, *, minimum: float) -> float:
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        raise TransferValidationError(field, f"a number of seconds >= {minimum}", value) from None
-    if not seconds >= minimum:
-        raise TransferValidationError(field, f"a number of seconds >= {minimum}", value)
+    """A finite number of seconds >= ``minimum`` (numeric text accepted; NaN, infinities, booleans refused)."""
+    seconds: float = validate(NonNegativeSeconds, value, field)
+    if seconds < minimum:
+        raise TransferValidationError(field, f"a finite number of seconds >= {minimum}", value)
     return seconds

@@ -1,5 +1,6 @@
-"""What to do about a stale transfer (off by default): Twilio, update it with a user-given body;
-VoIPbin, cancel it by hanging up its groupcall (stops ringing the transferees).
+"""What to do about a stale transfer (off by default). The platform's hook says what acting means there
+(Twilio Flex: update the transfer with the user's body; VoIPbin: cancel it by hanging up its groupcall):
+``check_stale_action``, ``describe_stale_action`` and ``aact_on_stale`` on ``TransferHook``.
 
 The report's ``action`` cell starts with the outcome: ``planned:`` (dry run), ``done:`` or ``failed:``.
 """
@@ -10,11 +11,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from airflow_provider_transfers.exceptions import TransferAuthError, TransferConfigError
-from airflow_provider_transfers.hooks.twilio_flex import TwilioFlexHook, normalize_body
-from airflow_provider_transfers.hooks.voipbin import VoipbinHook
+from airflow_provider_transfers.exceptions import TransferAuthError
+from airflow_provider_transfers.hooks.base import TransferHook
 from airflow_provider_transfers.reconcile.classify import redact
 from airflow_provider_transfers.reconcile.validate import Prepared
+from airflow_provider_transfers.validation import json_object, validate
 
 
 class ActionMode(StrEnum):
@@ -27,53 +28,30 @@ class ActionMode(StrEnum):
 class StaleAction:
     mode: ActionMode = ActionMode.OFF
     body: dict[str, Any] = field(default_factory=dict)
-    """Twilio only: the JSON object sent with the update (e.g. ``{"status": "failed"}``)."""
+    """The JSON object the platform's action takes (Twilio: the update body, e.g. ``{"status": "failed"}``)."""
 
     @classmethod
     def build(cls, act_on_stale: bool, dry_run: bool, body: Any) -> StaleAction:
         if not act_on_stale:
             return cls()
         mode = ActionMode.DRY_RUN if dry_run else ActionMode.APPLY
-        return cls(mode, normalize_body(body, "stale_action_body"))
+        return cls(mode, validate(json_object(), body, "stale_action_body"))
 
-    def check(self, platform: str) -> None:
-        """Refuse, before any request, an action the platform cannot take."""
-        if self.mode is ActionMode.OFF:
-            return
-        if platform == TwilioFlexHook.platform and not self.body:
-            raise TransferConfigError(
-                "act_on_stale on Twilio Flex needs stale_action_body: the JSON object to update stale "
-                'transfers with (e.g. {"status": "failed"})'
-            )
-        if platform not in (TwilioFlexHook.platform, VoipbinHook.platform):
-            raise TransferConfigError(f"act_on_stale is not supported for platform {platform!r}")
+    def check(self, hook: TransferHook) -> None:
+        """Refuse, before any request, an action the platform cannot take (``TransferConfigError``)."""
+        if self.mode is not ActionMode.OFF:
+            hook.check_stale_action(self.body)
 
     def fingerprint(self) -> dict[str, Any]:
         return {"mode": self.mode.value, "body": self.body}
 
-    async def __call__(self, hook: Any, rec: Prepared, secrets: tuple[str, ...] = ()) -> str:
-        ref = rec.reference
-        if isinstance(hook, TwilioFlexHook):
-            what = f"update {ref['sid']} with {self.body}"
-            if self.mode is ActionMode.DRY_RUN:
-                return f"planned: would {what}"
-            try:
-                updated = await hook.aupdate_transfer(ref["interaction_sid"], ref["channel_sid"], ref["sid"], self.body)
-            except TransferAuthError:
-                raise
-            except Exception as exc:
-                return redact(f"failed: {what}: {exc}", secrets)
-            return f"done: updated {ref['sid']}; status now {updated.status.value}"
-        if isinstance(hook, VoipbinHook):
-            what = f"cancel: hang up groupcall {ref['groupcall_id']}"
-            if self.mode is ActionMode.DRY_RUN:
-                return f"planned: would {what}"
-            try:
-                groupcall = await hook.ahangup_groupcall(ref["groupcall_id"])
-            except TransferAuthError:
-                raise
-            except Exception as exc:
-                return redact(f"failed: {what}: {exc}", secrets)
-            status = groupcall.status.value if groupcall.status else "unknown"
-            return f"done: cancelled; groupcall {groupcall.id} {status}"
-        return f"failed: no stale action for {type(hook).__name__}"
+    async def __call__(self, hook: TransferHook, rec: Prepared, secrets: tuple[str, ...] = ()) -> str:
+        what = hook.describe_stale_action(rec.ref, self.body)
+        if self.mode is ActionMode.DRY_RUN:
+            return f"planned: would {what}"
+        try:
+            return f"done: {await hook.aact_on_stale(rec.ref, self.body)}"
+        except TransferAuthError:
+            raise  # a refused credential stops the run (ReconciliationStoppedError), not one row
+        except Exception as exc:
+            return redact(f"failed: {what}: {exc}", secrets)

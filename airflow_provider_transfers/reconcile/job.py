@@ -14,11 +14,10 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from airflow_provider_transfers.exceptions import TransferAuthError, TransferNotFoundError, TransferProviderError
 from airflow_provider_transfers.hooks.base import TransferHook
-from airflow_provider_transfers.models import TransferCheck
 from airflow_provider_transfers.reconcile.actions import ActionMode, StaleAction
 from airflow_provider_transfers.reconcile.checkpoint import Checkpoint
 from airflow_provider_transfers.reconcile.classify import ReportRow, RowClass, classify, redact, unchecked
@@ -64,17 +63,6 @@ class ReconciliationStoppedError(TransferProviderError):
         )
 
 
-class CheckingHook(Protocol):
-    """What a reconciliation needs from a hook (``TransferHook`` provides it; tests may fake it)."""
-
-    @property
-    def platform(self) -> str: ...
-
-    def transfer_id(self, transfer: Mapping[str, Any]) -> str: ...
-
-    async def acheck_transfer(self, transfer: Mapping[str, Any]) -> TransferCheck: ...
-
-
 @dataclass(frozen=True)
 class ReconcileOptions:
     stale_after: timedelta | None = timedelta(hours=1)
@@ -99,14 +87,14 @@ class ReconcileOptions:
 
 
 async def reconcile(
-    hook: CheckingHook, reader: RecordReader, output: Location, options: ReconcileOptions | None = None
+    hook: TransferHook, reader: RecordReader, output: Location, options: ReconcileOptions | None = None
 ) -> dict[str, Any]:
     """Write the report for ``reader``'s records to ``output``; return the summary counts."""
     options = options or ReconcileOptions()
     if options.on_invalid not in ("fail", "report"):
         raise ValueError(f"on_invalid must be 'fail' or 'report'; got {options.on_invalid!r}")
     fmt = detect_format(output, options.report_format, what="report")
-    options.stale_action.check(hook.platform)
+    options.stale_action.check(hook)
     fingerprint, duplicates = _validate_all(hook, reader, options, options.fingerprint(hook.platform, fmt))
 
     checkpoint = Checkpoint(output, fmt, fingerprint, options.checkpoint_dir)
@@ -159,7 +147,7 @@ _ACTION_KEYS = ("planned", "done", "failed")
 
 
 def _validate_all(
-    hook: CheckingHook, reader: RecordReader, options: ReconcileOptions, shaping: str
+    hook: TransferHook, reader: RecordReader, options: ReconcileOptions, shaping: str
 ) -> tuple[str, dict[int, int]]:
     """First pass: validate every record, fingerprint the input and find duplicate transfers.
 
@@ -203,7 +191,7 @@ def _canonical(raw: RawRecord) -> bytes:
     return json.dumps([raw.number, body], sort_keys=True, default=str, separators=(",", ":")).encode() + b"\n"
 
 
-def _pending(hook: CheckingHook, reader: RecordReader, skip: int, duplicates: Mapping[int, int]) -> Iterator[Prepared]:
+def _pending(hook: TransferHook, reader: RecordReader, skip: int, duplicates: Mapping[int, int]) -> Iterator[Prepared]:
     """Second pass: the records after the ``skip`` already in the checkpoint, validated again (cheap)."""
     for raw in reader:
         if raw.number <= skip:
@@ -220,7 +208,7 @@ def _pending(hook: CheckingHook, reader: RecordReader, skip: int, duplicates: Ma
 class _Checker:
     """Checks one record and classifies it; never raises for a per-record failure."""
 
-    def __init__(self, hook: CheckingHook, options: ReconcileOptions, secrets: tuple[str, ...]) -> None:
+    def __init__(self, hook: TransferHook, options: ReconcileOptions, secrets: tuple[str, ...]) -> None:
         self.hook = hook
         self.platform = hook.platform
         self.stale_after = options.stale_after
@@ -234,7 +222,7 @@ class _Checker:
             detail = f"duplicate of row {rec.duplicate_of} (same transfer {rec.transfer_id}): checked there, not again"
             return unchecked(rec, self.platform, RowClass.DUPLICATE, detail)
         try:
-            check = await self.hook.acheck_transfer(rec.transfer)
+            check = await self.hook.acheck_ref(rec.ref)
         except TransferAuthError:
             raise  # the connection is refused: stop the run (ReconciliationStoppedError), not one row
         except TransferNotFoundError as exc:

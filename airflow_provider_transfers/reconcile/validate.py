@@ -1,13 +1,14 @@
 """The input record schema and its validation.
 
 A record is either nested, ``{"transfer": {...transfer JSON...}, "recorded_status": "completed"}``, or
-flat, with the platform's id fields beside ``recorded_status`` (the only form CSV can hold):
+flat, with the platform's id fields beside ``recorded_status`` (the only form CSV can hold). Which
+fields identify a transfer is the hook's knowledge: ``hook.transfer_ref`` validates them into a typed
+reference (its fields are the flat columns: Twilio Flex ``interaction_sid, channel_sid, sid``; VoIPbin
+``id, type, groupcall_id, transferer_call_id``).
 
-* Twilio Flex: ``interaction_sid``, ``channel_sid``, ``sid``
-* VoIPbin: ``id``, ``type``, ``groupcall_id``, ``transferer_call_id``
-
-Optional: ``created_at`` (ISO 8601), else the transfer's own ``date_created`` / ``tm_create``, used to
-decide staleness. Every error names the record number and the field.
+Optional: ``created_at`` (ISO 8601), else the transfer's own creation field (``hook.created_fields``:
+``date_created``, ``tm_create``), used to decide staleness. Every error names the record number and
+the field.
 """
 
 from __future__ import annotations
@@ -16,32 +17,19 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import pendulum
 
 from airflow_provider_transfers.exceptions import TransferProviderError
-from airflow_provider_transfers.models import VOIPBIN_NOT_DELETED_SENTINEL, TransferStatus
+from airflow_provider_transfers.hooks.base import TransferHook, TransferRef
+from airflow_provider_transfers.models import TransferStatus
 from airflow_provider_transfers.reconcile.records import RawRecord
 
 RECORD_FIELDS = ("transfer", "recorded_status", "created_at")
 """Keys of a record that are not part of the transfer reference."""
 
-REFERENCE_FIELDS: dict[str, tuple[str, ...]] = {
-    "twilio_flex": ("interaction_sid", "channel_sid", "sid"),
-    "voipbin": ("id", "type", "groupcall_id", "transferer_call_id"),
-}
-CREATED_FIELDS = ("date_created", "tm_create")
 _STATUSES = ", ".join(s.value for s in TransferStatus)
-
-
-class TransferIdentifier(Protocol):
-    """What validation needs from a hook (class or instance): its platform and its reference check."""
-
-    @property
-    def platform(self) -> str: ...
-
-    def transfer_id(self, transfer: Mapping[str, Any]) -> str: ...
 
 
 class RecordError(ValueError):
@@ -64,7 +52,7 @@ class Prepared:
     """A validated record, or (``invalid`` set) one reported as an ``error`` row."""
 
     row: int
-    transfer: dict[str, Any]
+    ref: TransferRef | None
     transfer_id: str
     reference: dict[str, str]
     recorded_status: str
@@ -74,7 +62,7 @@ class Prepared:
     """Row number of the first record of the same transfer (this one is reported, not checked)."""
 
 
-def prepare(raw: RawRecord, hook: TransferIdentifier) -> Prepared:
+def prepare(raw: RawRecord, hook: TransferHook | type[TransferHook]) -> Prepared:
     """Validate one record; raise ``RecordError`` naming the record and field."""
     where = raw.where
     if raw.parse_error is not None:
@@ -89,17 +77,16 @@ def prepare(raw: RawRecord, hook: TransferIdentifier) -> Prepared:
         raise RecordError(f"{where}: field 'recorded_status' must be one of {_STATUSES}; got {shown}")
     transfer = _transfer_of(data, where)
     try:
-        transfer_id = hook.transfer_id(transfer)
+        ref = hook.transfer_ref(transfer)
     except (ValueError, TransferProviderError) as exc:
         raise RecordError(f"{where}: {exc}") from None
-    fields = REFERENCE_FIELDS.get(hook.platform)
-    reference = {k: str(transfer[k]).strip() for k in fields} if fields else {"id": transfer_id}
-    return Prepared(raw.number, transfer, transfer_id, reference, status, _created_at(data, transfer, where))
+    created = _created_at(data.get("created_at"), hook.created_value(transfer), where)
+    return Prepared(raw.number, ref, ref.transfer_id, ref.fields(), status, created)
 
 
 def invalid(raw: RawRecord, message: str) -> Prepared:
     """A record kept as an ``error`` row (``on_invalid="report"``)."""
-    return Prepared(raw.number, {}, "", {}, "", None, invalid=message)
+    return Prepared(raw.number, None, "", {}, "", None, invalid=message)
 
 
 def _kind(value: Any) -> str:
@@ -122,15 +109,12 @@ def _transfer_of(data: Mapping[str, Any], where: str) -> dict[str, Any]:
     return dict(transfer)
 
 
-def _created_at(data: Mapping[str, Any], transfer: Mapping[str, Any], where: str) -> datetime | None:
-    candidates = [("created_at", data.get("created_at"))]
-    candidates += [(f"transfer['{k}']", transfer.get(k)) for k in CREATED_FIELDS]
-    for field, value in candidates:
-        if value in (None, ""):
-            continue
-        if isinstance(value, str) and value.startswith(VOIPBIN_NOT_DELETED_SENTINEL):
-            continue
-        return parse_time(value, f"{where}: field {field!r}")
+def _created_at(given: Any, own: tuple[str, Any] | None, where: str) -> datetime | None:
+    """The record's ``created_at``, else the transfer's own creation field (as the hook names it)."""
+    if given not in (None, ""):
+        return parse_time(given, f"{where}: field 'created_at'")
+    if own is not None:
+        return parse_time(own[1], f"{where}: field \"transfer['{own[0]}']\"")
     return None
 
 

@@ -1,8 +1,10 @@
 """``TransferStatusSensor``: wait until transfers on any supported platform reach a success status.
 
-The platform comes from the connection's type. Poke and reschedule modes check synchronously;
-deferrable mode checks once and, if not done, hands the wait to ``TransferStatusTrigger`` with a
-deadline (the sensor's ``timeout``), so the timeout holds there too and ends with a final check.
+The platform comes from the connection's type. The wait is ``waiting.TransferWait`` in every mode:
+poke mode runs its synchronous loop in the worker; reschedule mode makes one check per try;
+deferrable mode checks once and, if not done, hands the wait (state included) to
+``TransferStatusTrigger`` with a deadline (the sensor's ``timeout``), so the timeout holds there too
+and ends with a final check.
 """
 
 from __future__ import annotations
@@ -23,22 +25,20 @@ from airflow.sdk.exceptions import (
 
 from airflow_provider_transfers.exceptions import TransferProviderError, TransferValidationError
 from airflow_provider_transfers.hooks.base import TransferHook
-from airflow_provider_transfers.hooks.registry import get_transfer_hook
+from airflow_provider_transfers.hooks.registry import get_transfer_hook, validate_for_any_platform
 from airflow_provider_transfers.templating import check_if_literal
-from airflow_provider_transfers.triggers._wait import (
+from airflow_provider_transfers.triggers.transfer import TransferStatusTrigger
+from airflow_provider_transfers.validation import ConnId, validate, validator
+from airflow_provider_transfers.waiting.events import WaitEvent
+from airflow_provider_transfers.waiting.inputs import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
     DEFAULT_SUCCESS_STATUSES,
-    StatusRule,
-    WaitState,
-    check_all,
-    make_event,
-    parse_statuses,
+    Policy,
+    WaitArgs,
     parse_transfers,
-    result_from_event,
-    validate_for_any_platform,
 )
-from airflow_provider_transfers.triggers.transfer import TransferStatusTrigger
+from airflow_provider_transfers.waiting.state import TransferWait
 
 _FINAL_CHECK_SLACK = 0.05
 
@@ -46,7 +46,7 @@ _FINAL_CHECK_SLACK = 0.05
 class TransferStatusSensor(BaseSensorOperator):
     """Wait until one or more transfers reach a success status; fail at once on a failure status.
 
-    :param conn_id: a ``twilio_flex`` or ``voipbin`` connection (templated); its type picks the platform.
+    :param conn_id: a transfer-platform connection (templated); its type picks the platform.
     :param transfer: one transfer's JSON or a list of them (templated): the create/update operators'
         XCom output as a dict, a list, or text (JSON, or the ``str()`` of a dict that a plain
         ``{{ ti.xcom_pull(...) }}`` renders to).
@@ -60,6 +60,9 @@ class TransferStatusSensor(BaseSensorOperator):
     :param max_consecutive_errors: transient errors (429, 5xx, timeouts, after the HTTP client's own
         retries) tolerated in a row for one transfer before the wait fails.
     :param policy: HTTP policy overrides for the hook (``timeout``, ``max_attempts``, ``rate_limit``...).
+
+    Numbers are finite and positive (numeric text is accepted); literal arguments are checked when the
+    DAG is parsed, templated ones after rendering, before any request.
 
     Returns (XCom) the final ``TransferCheck`` as a dict (``platform, transfer_id, status, detail,
     evidence, checked_at``) when ``transfer`` is one transfer, or the list of them (input order) for a list.
@@ -76,100 +79,98 @@ class TransferStatusSensor(BaseSensorOperator):
         transfer: Any,
         success_statuses: Sequence[str] | str = DEFAULT_SUCCESS_STATUSES,
         failure_statuses: Sequence[str] | str = DEFAULT_FAILURE_STATUSES,
-        poke_interval: timedelta | float = 10.0,
+        poke_interval: timedelta | float | str = 10.0,
+        timeout: timedelta | float | str | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
         policy: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(poke_interval=poke_interval, **kwargs)
+        args = WaitArgs.build(
+            success_statuses=success_statuses,
+            failure_statuses=failure_statuses,
+            poll_interval=poke_interval,
+            timeout=timeout,
+            max_consecutive_errors=max_consecutive_errors,
+            aliases={"poll_interval": "poke_interval"},
+        )
+        check_if_literal(conn_id, validator(ConnId, "conn_id"))
+        policy = validate(Policy, policy, "policy")
+        super().__init__(poke_interval=args.poll_interval, timeout=args.timeout, **kwargs)
+        self.wait_args = args.model_copy(update={"timeout": self.timeout})
         self.conn_id = conn_id
         self.transfer = transfer
-        self.success_statuses, self.failure_statuses = parse_statuses(success_statuses, failure_statuses)
+        self.success_statuses, self.failure_statuses = args.success_statuses, args.failure_statuses
+        self.max_consecutive_errors = args.max_consecutive_errors
         self.deferrable = deferrable
-        if max_consecutive_errors < 1:
-            raise ValueError(f"max_consecutive_errors must be >= 1; got {max_consecutive_errors!r}")
-        self.max_consecutive_errors = max_consecutive_errors
         self.policy = dict(policy or {})
         check_if_literal(transfer, lambda value: validate_for_any_platform(parse_transfers(value)[0]))
-        self._state: WaitState | None = None
-
-    # ------------------------------------------------------------------ poke / reschedule
+        self._wait: TransferWait | None = None
 
     def execute(self, context: Context) -> Any:
-        if not self.deferrable:
-            return super().execute(context)
-        deadline = time.time() + self.timeout
+        if self.reschedule and not self.deferrable:
+            return super().execute(context)  # one poke per try; Airflow reschedules in between
+        transfers = self._transfers()
         try:
-            done = self.poke(context)
+            with self._hook() as hook:
+                wait = self._start(hook, transfers, self.wait_args.started())
+                event = wait.first_check(hook, in_process=not self.deferrable, log=self.log, interval=self._backoff())
+            if event is not None:
+                return self.execute_complete(context, event)
         except (AirflowFailException, AirflowSensorTimeout) as exc:
             if self.soft_fail or self.never_fail:
                 raise AirflowSkipException(f"Skipping (soft_fail/never_fail): {exc}") from exc
             raise
-        if done.is_done:
-            return done.xcom_value
-        state = self._wait_state()
         self.defer(
-            trigger=TransferStatusTrigger(
-                conn_id=self.conn_id,
-                transfers=self._transfers()[0],
-                success_statuses=self.success_statuses,
-                failure_statuses=self.failure_statuses,
-                poll_interval=self.poke_interval,
-                deadline=deadline,
-                max_consecutive_errors=self.max_consecutive_errors,
-                single=self._transfers()[1],
-                policy=self.policy,
-                attempts=state.attempts,
-                finished=state.finished,
-                errors=state.errors,
-            ),
+            trigger=TransferStatusTrigger.resume(self.conn_id, transfers[0], wait, policy=self.policy),
             method_name="execute_complete",
         )
 
     def poke(self, context: Context) -> PokeReturnValue:
-        """One check of every transfer not yet terminal; fails at once on a failure status.
-
-        Terminal results and error counts are kept on the instance (poke mode, and deferrable's first
-        check); reschedule mode starts each run afresh.
-        """
-        transfers, single = self._transfers()
-        state = self._wait_state()
+        """One check of every transfer not yet terminal (reschedule mode; kept across calls on one instance)."""
+        transfers = self._transfers()
         with self._hook() as hook:
-            ids = _transfer_ids(hook, transfers)
-            check_all(hook, transfers, ids, state)
-        outcome = state.outcome(ids)
-        if outcome.status is None:
-            self.log.info("Waiting for %d transfer(s): %s", len(state.pending(ids)), self._progress(state, ids))
+            wait = self._wait or self._start(hook, transfers, self.wait_args.model_copy(update={"deadline": None}))
+            wait.check(hook)
+        event = wait.outcome()
+        if event is None:
+            self.log.info("Waiting for %d transfer(s): %s", len(wait.pending()), wait.progress())
             return PokeReturnValue(False)
-        event = make_event(outcome.status, outcome.message, ids=ids, state=state, single=single, fatal=outcome.fatal)
         return PokeReturnValue(True, self.execute_complete(context, event))
 
-    def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Any:
-        """Turn a trigger event (or the poke path's equivalent) into the XCom value or an exception."""
-        status, message = event.get("status"), str(event.get("message", ""))
-        if status == "success":
-            self.log.info("%s", message)
-            return result_from_event(event)
-        if status == "failure":
-            raise AirflowFailException(message)
-        if status == "timeout":
-            raise AirflowSensorTimeout(message)
-        if status == "error" and event.get("fatal"):
-            raise AirflowFailException(message)
-        raise AirflowException(message or f"Unexpected trigger event {dict(event)!r}")
+    def execute_complete(self, context: Context, event: Mapping[str, Any] | WaitEvent) -> Any:
+        """Turn a trigger event (or the other paths' ``WaitEvent``) into the XCom value or an exception."""
+        try:
+            done = WaitEvent.from_payload(event)
+        except ValueError as exc:
+            raise AirflowException(str(exc)) from None
+        if done.status == "success":
+            self.log.info("%s", done.message)
+            return done.result()
+        if done.status == "failure" or (done.status == "error" and done.fatal):
+            raise AirflowFailException(done.message)
+        if done.status == "timeout":
+            raise AirflowSensorTimeout(done.message)
+        raise AirflowException(done.message)
 
     def _get_next_poke_interval(self, started_at: Any, run_duration: Callable[[], float], poke_count: int) -> float:
-        """Never sleep (or reschedule) past the timeout: the last poke lands just after it.
-
-        ``BaseSensorOperator`` checks the timeout right after a poke, so that poke is the final check;
-        capping the wait makes it happen at the deadline rather than up to one interval later.
-        """
+        """Reschedule mode: never reschedule past the timeout, so the last poke lands at the deadline."""
         interval = super()._get_next_poke_interval(started_at, run_duration, poke_count)
         remaining = self.timeout - run_duration()
         return max(0.0, min(interval, remaining + _FINAL_CHECK_SLACK))
 
     # ------------------------------------------------------------------ helpers
+
+    def _backoff(self) -> Callable[[int], float] | None:
+        """Poke mode with ``exponential_backoff``: Airflow's growing interval (the deadline still caps it)."""
+        if not self.exponential_backoff:
+            return None
+        started = time.monotonic()
+
+        def interval(polls: int) -> float:
+            return BaseSensorOperator._get_next_poke_interval(self, started, lambda: time.monotonic() - started, polls)
+
+        return interval
 
     def _transfers(self) -> tuple[list[dict[str, Any]], bool]:
         try:
@@ -177,26 +178,15 @@ class TransferStatusSensor(BaseSensorOperator):
         except TransferValidationError as exc:
             raise AirflowFailException(str(exc)) from exc
 
-    def _wait_state(self) -> WaitState:
-        if self._state is None:
-            rule = StatusRule.of(self.success_statuses, self.failure_statuses)
-            self._state = WaitState(rule=rule, max_consecutive_errors=self.max_consecutive_errors)
-        return self._state
+    def _start(self, hook: TransferHook, transfers: tuple[list[dict[str, Any]], bool], args: WaitArgs) -> TransferWait:
+        try:
+            self._wait = TransferWait.start(hook, transfers[0], args, single=transfers[1])
+        except TransferValidationError as exc:
+            raise AirflowFailException(f"{hook.platform}: {exc}") from exc
+        return self._wait
 
     def _hook(self) -> TransferHook:
         try:
             return get_transfer_hook(self.conn_id, policy=self.policy)
         except TransferProviderError as exc:
             raise AirflowFailException(str(exc)) from exc
-
-    @staticmethod
-    def _progress(state: WaitState, ids: Sequence[str]) -> str:
-        shown = [f"{tid}={state.latest[tid].status.value}" for tid in ids[:5] if tid in state.latest]
-        return ", ".join(shown) + (" ..." if len(ids) > 5 else "")
-
-
-def _transfer_ids(hook: TransferHook, transfers: Sequence[Mapping[str, Any]]) -> list[str]:
-    try:
-        return [hook.transfer_id(t) for t in transfers]
-    except TransferValidationError as exc:
-        raise AirflowFailException(f"{hook.platform}: {exc}") from exc

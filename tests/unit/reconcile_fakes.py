@@ -44,10 +44,15 @@ class Crash(BaseException):
 
 
 class FakeHook:
-    """``acheck_transfer`` answers from ``truth`` (sid -> status, or an exception to raise)."""
+    """``acheck_ref`` answers from ``truth`` (sid -> status, or an exception to raise).
+
+    References, creation times and the stale action are Twilio Flex's (its hook's class methods).
+    """
 
     platform = "twilio_flex"
-    transfer_id = TwilioFlexHook.transfer_id
+    transfer_ref = TwilioFlexHook.transfer_ref
+    created_value = TwilioFlexHook.created_value
+    check_stale_action = TwilioFlexHook.check_stale_action
 
     def __init__(
         self,
@@ -67,7 +72,7 @@ class FakeHook:
         self.max_in_flight = 0
         self._rng = random.Random(seed)
 
-    async def acheck_transfer(self, transfer: Mapping[str, Any]) -> TransferCheck:
+    async def acheck_ref(self, ref: Any) -> TransferCheck:
         self.calls += 1
         if self.crash_after is not None and self.calls > self.crash_after:
             raise Crash(f"crashed at call {self.calls}")
@@ -80,12 +85,12 @@ class FakeHook:
                 await asyncio.sleep(0)
         finally:
             self.in_flight -= 1
-        answer = self.truth.get(str(transfer["sid"]), self.default)
+        answer = self.truth.get(ref.sid, self.default)
         if isinstance(answer, BaseException):
             raise answer
         return TransferCheck(
             platform=self.platform,
-            transfer_id=str(transfer["sid"]),
+            transfer_id=ref.sid,
             status=TransferStatus(answer),
             detail=f"fake says {answer}",
             checked_at=NOW,

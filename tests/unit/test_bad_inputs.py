@@ -597,11 +597,10 @@ for label, make_op in (("twilio_update", tw_update), ("voipbin_create", vb_creat
             lambda m=make_op, f=field, v=value: m(wait_for_completion=True, **{f: v}),
             field,
             SECONDS,
-            "core",
         )
 for arg, value in {"settle_timeout.inf": INF, "poll_interval.inf": INF}.items():
     field = arg.split(".")[0]
-    case(f"op.voipbin_cancel.{arg}", lambda f=field, v=value: vb_cancel(**{f: v}), field, SECONDS, "core")
+    case(f"op.voipbin_cancel.{arg}", lambda f=field, v=value: vb_cancel(**{f: v}), field, SECONDS)
 case("op.voipbin_cancel.settle_timeout.text", lambda: vb_cancel(settle_timeout="a while"), "settle_timeout", SECONDS)
 
 
@@ -618,7 +617,7 @@ def trigger(**kw: Any) -> Any:
     return TransferStatusTrigger(**{"conn_id": "twilio_flex_default", "transfers": [twilio_transfer()], **kw})
 
 
-case("sensor.transfer.deep-text", lambda: sensor(transfer=DEEP_TEXT), "transfer", "nested at most 32", "core")
+case("sensor.transfer.deep-text", lambda: sensor(transfer=DEEP_TEXT), "transfer", "nested at most 32")
 case("sensor.transfer.sid-newline", lambda: sensor(transfer=twilio_transfer(sid=UX + "\n")), "transfer", SID_FORM)
 case("sensor.transfer.empty-list", lambda: sensor(transfer=[]), "transfer", "at least one transfer")
 case("sensor.success_statuses.unknown", lambda: sensor(success_statuses=["done"]), "success_statuses", "statuses among")
@@ -628,37 +627,34 @@ for name, value in {"nan": NAN, "zero": 0, "text": "few", "fraction": 2.5, "bool
         lambda v=value: sensor(max_consecutive_errors=v),
         "max_consecutive_errors",
         "a whole number >= 1",
-        "core",
     )
 for name, value in {"nan": NAN, "inf": INF, "text": "often"}.items():
-    case(f"sensor.poke_interval.{name}", lambda v=value: sensor(poke_interval=v), "poke_interval", SECONDS, "core")
-    case(f"sensor.timeout.{name}", lambda v=value: sensor(timeout=v), "timeout", SECONDS, "core")
-case("sensor.conn_id.empty", lambda: sensor(conn_id=""), "conn_id", CONN_FORM, "core")
-case("sensor.policy.not-a-dict", lambda: sensor(policy="fast"), "policy", "dict", "core")
+    case(f"sensor.poke_interval.{name}", lambda v=value: sensor(poke_interval=v), "poke_interval", SECONDS)
+    case(f"sensor.timeout.{name}", lambda v=value: sensor(timeout=v), "timeout", SECONDS)
+case("sensor.conn_id.empty", lambda: sensor(conn_id=""), "conn_id", CONN_FORM)
+case("sensor.policy.not-a-dict", lambda: sensor(policy="fast"), "policy", "dict")
 
 for name, value in {"nan": NAN, "bool": True, "inf": INF, "text": "tomorrow-ish"}.items():
-    case(f"trigger.deadline.{name}", lambda v=value: trigger(deadline=v), "deadline", "epoch seconds", "core")
+    case(f"trigger.deadline.{name}", lambda v=value: trigger(deadline=v), "deadline", "epoch seconds")
 for name, value in {"nan": NAN, "inf": INF, "text": "x", "zero": 0}.items():
-    case(f"trigger.poll_interval.{name}", lambda v=value: trigger(poll_interval=v), "poll_interval", SECONDS, "core")
+    case(f"trigger.poll_interval.{name}", lambda v=value: trigger(poll_interval=v), "poll_interval", SECONDS)
 for name, value in {"nan": NAN, "text": "x"}.items():
     case(
         f"trigger.max_consecutive_errors.{name}",
         lambda v=value: trigger(max_consecutive_errors=v),
         "max_consecutive_errors",
         "a whole number >= 1",
-        "core",
     )
-case("trigger.attempts.text", lambda: trigger(attempts="x"), "attempts", "a whole number >= 0", "core")
-case("trigger.finished.not-a-check", lambda: trigger(finished={UX: 5}), "finished", "TransferCheck", "core")
+case("trigger.attempts.text", lambda: trigger(attempts="x"), "attempts", "a whole number >= 0")
+case("trigger.finished.not-a-check", lambda: trigger(finished={UX: 5}), "finished", "TransferCheck")
 case(
     "trigger.finished.bad-status",
     lambda: trigger(finished={UX: {"platform": "twilio_flex", "transfer_id": UX, "status": "bogus"}}),
     "finished",
     "status",
-    "core",
 )
-case("trigger.errors.text", lambda: trigger(errors={UX: "x"}), "errors", "a whole number >= 0", "core")
-case("trigger.transfers.deep-text", lambda: trigger(transfers=DEEP_TEXT), "transfers", "nested at most 32", "core")
+case("trigger.errors.text", lambda: trigger(errors={UX: "x"}), "errors", "a whole number >= 0")
+case("trigger.transfers.deep-text", lambda: trigger(transfers=DEEP_TEXT), "transfers", "nested at most 32")
 case("trigger.transfers.empty", lambda: trigger(transfers=[]), "transfers", "at least one transfer")
 
 

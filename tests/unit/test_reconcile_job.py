@@ -85,7 +85,7 @@ def test_error_detail_never_carries_a_secret_of_the_connection(tmp_path: Path) -
     from airflow_provider_transfers.hooks.twilio_flex import TwilioFlexHook
 
     class LeakyHook(TwilioFlexHook):
-        async def acheck_transfer(self, transfer: Any) -> Any:
+        async def acheck_ref(self, ref: Any) -> Any:
             raise RuntimeError(f"boom with {SECRET} inside")
 
     conn = Connection(conn_id="t", conn_type="twilio_flex", login="AC" + "1" * 32, password=SECRET)
@@ -279,3 +279,14 @@ def test_memory_does_not_grow_with_the_number_of_records(tmp_path: Path) -> None
     large = _peak_bytes(tmp_path, 15_000)
     assert large < 8 * 1024 * 1024, large
     assert large < small * 1.5, (small, large)
+
+
+def test_twilio_stale_action_without_a_body_is_refused_before_any_request(tmp_path: Path) -> None:
+    from airflow_provider_transfers.exceptions import TransferConfigError
+    from airflow_provider_transfers.reconcile.actions import ActionMode, StaleAction
+
+    hook = FakeHook()
+    options = ReconcileOptions(stale_action=StaleAction(ActionMode.APPLY))
+    with pytest.raises(TransferConfigError, match="needs stale_action_body"):
+        run(hook, RecordReader([record(1, "active")]), tmp_path / "r.jsonl", options)
+    assert hook.calls == 0

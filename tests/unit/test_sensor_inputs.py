@@ -15,7 +15,7 @@ from airflow_provider_transfers.hooks.twilio_flex import TwilioFlexHook
 from airflow_provider_transfers.hooks.voipbin import VoipbinHook
 from airflow_provider_transfers.models import TransferStatus
 from airflow_provider_transfers.sensors.transfer import TransferStatusSensor
-from airflow_provider_transfers.triggers._wait import StatusRule, parse_statuses, parse_transfers
+from airflow_provider_transfers.waiting.inputs import WaitArgs, parse_transfers
 
 TWILIO_TRANSFER = {
     "sid": "UX" + "a" * 32,
@@ -62,7 +62,7 @@ def test_parse_transfers_makes_values_json_safe() -> None:
     [
         ([], "at least one transfer"),
         ("", "empty text"),
-        ("not json at all {", "unparseable"),
+        ("not json at all {", r"Invalid transfer: expected JSON text of a transfer"),
         ([TWILIO_TRANSFER, "x"], r"transfer\[1\]"),
         (42, "int"),
     ],
@@ -75,9 +75,14 @@ def test_parse_transfers_rejects_bad_input(value: Any, match: str) -> None:
 # --------------------------------------------------------------------------------------------- statuses
 
 
+def statuses(success: Any, failure: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    args = WaitArgs.build(success_statuses=success, failure_statuses=failure)
+    return args.success_statuses, args.failure_statuses
+
+
 def test_parse_statuses_normalises_and_deduplicates() -> None:
-    assert parse_statuses(["Completed", TransferStatus.COMPLETED], "failed") == (("completed",), ("failed",))
-    assert parse_statuses(("completed", "active"), ()) == (("completed", "active"), ())
+    assert statuses(["Completed", TransferStatus.COMPLETED], "failed") == (("completed",), ("failed",))
+    assert statuses(("completed", "active"), ()) == (("completed", "active"), ())
 
 
 @pytest.mark.parametrize(
@@ -91,14 +96,14 @@ def test_parse_statuses_normalises_and_deduplicates() -> None:
 )
 def test_parse_statuses_rejects(success: Any, failure: Any, match: str) -> None:
     with pytest.raises(TransferValidationError, match=match):
-        parse_statuses(success, failure)
+        statuses(success, failure)
 
 
 def test_rule_treats_an_unlisted_terminal_status_as_failure() -> None:
-    rule = StatusRule.of(["completed"], [])
+    rule = WaitArgs(success_statuses=("completed",), failure_statuses=())
     assert rule.verdict("failed") == "failure"
     assert rule.verdict("active") == "pending"
-    assert StatusRule.of(["active"], ["failed"]).verdict("active") == "success"
+    assert WaitArgs(success_statuses=("active",), failure_statuses=("failed",)).verdict("active") == "success"
 
 
 # --------------------------------------------------------------------------------------------- sensor at parse time

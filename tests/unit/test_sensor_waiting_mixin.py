@@ -74,9 +74,11 @@ def test_deferrable_hands_the_wait_to_the_trigger_and_resumes_with_the_transfer(
 
     trigger = caught.value.trigger
     assert isinstance(trigger, TransferStatusTrigger)
-    assert trigger.return_transfers is True and trigger.deadline is not None
+    assert trigger.deadline is not None
+    assert caught.value.kwargs is not None and caught.value.kwargs["transfer"]["sid"] == transfer["sid"]
     event = asyncio.run(anext(trigger.run()))
-    result = operator.execute_complete(CTX, event.payload)
+    assert "transfers" not in event.payload
+    result = operator.execute_complete(CTX, event.payload, **caught.value.kwargs)
     assert result["sid"] == transfer["sid"] and result["final_check"]["status"] == "completed"
 
 

@@ -54,8 +54,9 @@ def test_deferrable_wait_defers_to_the_trigger_and_resumes(sandbox: Any) -> None
         operator.execute(CTX)
     trigger = caught.value.trigger
     assert isinstance(trigger, TransferStatusTrigger) and trigger.conn_id == "voipbin_default"
+    assert caught.value.kwargs is not None and caught.value.kwargs["transfer"]["transferer_call_id"] == call["id"]
     event = asyncio.run(anext(trigger.run()))
-    result = operator.execute_complete(CTX, event.payload)
+    result = operator.execute_complete(CTX, event.payload, **caught.value.kwargs)
     assert result["final_check"]["status"] == "completed"
 
 

@@ -237,3 +237,14 @@ def test_action_operators_check_literal_arguments_at_parse_time(kwargs: dict[str
 def test_action_operators_template_every_parameter() -> None:
     for cls in (VoipbinCompleteTransferOperator, VoipbinCancelTransferOperator):
         assert set(cls.template_fields) == {"transfer", "voipbin_conn_id", "settle_timeout", "poll_interval"}
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), True, "-1"])
+def test_settle_arguments_refuse_non_finite_and_boolean_values(value: Any) -> None:
+    for field in ("settle_timeout", "poll_interval"):
+        with pytest.raises(TransferValidationError) as info:
+            VoipbinCancelTransferOperator(task_id="t", transfer=transfer_json(), **{field: value})
+        assert info.value.field == field
+    assert (
+        VoipbinCancelTransferOperator(task_id="t", transfer=transfer_json(), settle_timeout="5").settle_timeout == "5"
+    )

@@ -1,0 +1,93 @@
+"""Trace one deferrable sensor wait: which of the provider's files and functions it passes through.
+
+``TransferStatusSensor.execute`` (first check, then defer) -> ``TransferStatusTrigger.run`` (polls until
+the transfer completes) -> ``execute_complete``, against the sandbox on loopback, under
+``sys.setprofile``. Prints the provider files and functions that ran (the sandbox excluded; lambdas and
+comprehensions not counted), the polls made, and how often some functions were entered (exact for plain
+functions; a coroutine is entered again at every resumption). Run:
+``python -m benchmarks.sensor_path [twilio_flex|voipbin] [-v]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+from collections import Counter
+from types import FrameType
+from typing import Any
+
+COUNTED = (
+    "validate_sid",
+    "validate_uuid",
+    "transfer_ref",
+    "parse_transfers",
+    "_json_safe",
+    "check_transfer",
+    "acheck_transfer",
+    "check_ref",
+    "acheck_ref",
+)
+SKIPPED = {"<lambda>", "<genexpr>", "<listcomp>", "<dictcomp>", "<setcomp>"}
+
+
+def main(argv: list[str]) -> None:
+    os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="sensor-path-"))
+    from airflow.sdk.exceptions import TaskDeferred
+
+    import airflow_provider_transfers
+    from airflow_provider_transfers.sandbox.config import SandboxConfig
+    from airflow_provider_transfers.sandbox.server import TransferSandbox
+
+    package = os.path.dirname(airflow_provider_transfers.__file__)
+    calls: Counter[tuple[str, str]] = Counter()
+
+    def profile(frame: FrameType, event: str, arg: Any) -> None:
+        name = frame.f_code.co_filename
+        if event == "call" and name.startswith(package) and f"{os.sep}sandbox{os.sep}" not in name:
+            calls[(os.path.relpath(name, package), frame.f_code.co_name)] += 1
+
+    platform = next((a for a in argv if not a.startswith("-")), "twilio_flex")
+    with TransferSandbox(SandboxConfig()) as sandbox:
+        os.environ.update(sandbox.environ())
+        from airflow_provider_transfers.sensors.transfer import TransferStatusSensor
+
+        conn_id = "twilio_flex_default" if platform == "twilio_flex" else "voipbin_default"
+        [transfer] = sandbox.control.seed(platform, outcome="completed", delay_s=0.5)
+        sensor = TransferStatusSensor(
+            task_id="wait", conn_id=conn_id, transfer=transfer, deferrable=True, poke_interval=0.2, timeout=30
+        )
+        sys.setprofile(profile)
+        try:
+            sensor.execute({})
+            raise SystemExit("the sensor did not defer")
+        except TaskDeferred as deferred:
+            sys.setprofile(None)
+            trigger, method, kwargs = deferred.trigger, deferred.method_name, deferred.kwargs or {}
+
+        async def run() -> Any:
+            sys.setprofile(profile)
+            try:
+                return await anext(trigger.run())
+            finally:
+                sys.setprofile(None)
+
+        event = asyncio.run(run())
+        sys.setprofile(profile)
+        result = getattr(sensor, method)({}, event=event.payload, **kwargs)
+        sys.setprofile(None)
+        assert result["status"] == "completed", result
+
+    files = sorted({f for f, _ in calls})
+    functions = sorted(k for k in calls if k[1] not in SKIPPED)
+    polls = trigger.state.attempts  # the sensor's first check is counted in the state it hands over
+    print(f"{platform}: {len(files)} files, {len(functions)} functions, {polls} polls")
+    print("calls:", {name: sum(n for (_, f), n in calls.items() if f == name) for name in COUNTED})
+    if "-v" in argv:
+        for file in files:
+            print(f"  {file}: {', '.join(f for ff, f in functions if ff == file)}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,84 @@
+"""``ToyHook``: the whole of the toy platform's integration (connection type ``toy``).
+
+The toy API: ``GET /toys/{id}`` answers ``{"id", "state", "created"}`` where ``state`` is ``ringing``,
+``answered`` or ``dropped``; ``POST /toys/{id}/drop`` drops a toy transfer. Ids are ``toy-`` plus digits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar
+
+import httpx
+from airflow.sdk import Connection
+
+from airflow_provider_transfers.exceptions import TransferValidationError
+from airflow_provider_transfers.hooks.base import ConnectionSettings, TransferHook, TransferRef
+from airflow_provider_transfers.http.client import fallback_message
+from airflow_provider_transfers.http.urls import validate_base_url
+from airflow_provider_transfers.models import TransferCheck, TransferStatus
+from airflow_provider_transfers.validation import full_match, validate
+
+ToyId = Annotated[str, full_match(r"toy-[0-9]+", "a toy id like toy-42")]
+STATES = {"ringing": TransferStatus.ACTIVE, "answered": TransferStatus.COMPLETED, "dropped": TransferStatus.FAILED}
+
+
+class ToyTransferRef(TransferRef):
+    id: str
+
+    @property
+    def transfer_id(self) -> str:
+        return self.id
+
+
+class ToyHook(TransferHook):
+    platform = "toy"
+    conn_type = "toy"
+    conn_name_attr = "toy_conn_id"
+    default_conn_name = "toy_default"
+    hook_name = "Toy"
+    connection_ui: ClassVar[dict[str, Any]] = {}
+    created_fields = ("created",)
+
+    @classmethod
+    def settings_from_connection(cls, conn: Connection) -> ConnectionSettings:
+        return ConnectionSettings(base_url=validate_base_url(conn.host or ""), auth=None)
+
+    @staticmethod
+    def parse_error(response: httpx.Response) -> dict[str, Any]:
+        return {"message": fallback_message(response)}
+
+    @classmethod
+    def transfer_ref(cls, transfer: Any) -> ToyTransferRef:
+        if not isinstance(transfer, Mapping):
+            raise TransferValidationError("transfer", "the toy transfer's JSON object", type(transfer).__name__)
+        return ToyTransferRef.model_construct(id=validate(ToyId, transfer.get("id"), "transfer['id']"))
+
+    @staticmethod
+    def _check(data: Any) -> TransferCheck:
+        return TransferCheck(
+            platform="toy", transfer_id=data["id"], status=STATES[data["state"]], detail=f"toy says {data['state']}"
+        )
+
+    def check_ref(self, ref: ToyTransferRef) -> TransferCheck:
+        return self._check(self.api.request("GET", f"/toys/{ref.id}", bucket="toy"))
+
+    async def acheck_ref(self, ref: ToyTransferRef) -> TransferCheck:
+        api = await self.aget_conn()
+        return self._check(await api.arequest("GET", f"/toys/{ref.id}", bucket="toy"))
+
+    @classmethod
+    def check_stale_action(cls, body: Mapping[str, Any]) -> None:
+        """Dropping needs no body."""
+
+    def describe_stale_action(self, ref: ToyTransferRef, body: Mapping[str, Any]) -> str:
+        return f"drop {ref.id}"
+
+    async def aact_on_stale(self, ref: ToyTransferRef, body: Mapping[str, Any]) -> str:
+        api = await self.aget_conn()
+        data = await api.arequest("POST", f"/toys/{ref.id}/drop", bucket="toy")
+        return f"dropped {ref.id}; state now {data['state']}"
+
+    def _probe(self) -> str:
+        self.api.request("GET", "/toys/toy-0", bucket="toy")
+        return "Connected to the toy platform"
