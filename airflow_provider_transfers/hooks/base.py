@@ -247,6 +247,10 @@ class TransferHook(BaseHook, abc.ABC):
     async def acheck_ref(self, ref: Any) -> TransferCheck:
         """Async twin of ``check_ref``: for triggers and batch reconciliation."""
 
+    def check_cost(self, ref: Any) -> float:
+        """Requests one ``check_ref`` usually costs (the triggerer's poll budget charges it per check)."""
+        return 1.0
+
     def check_transfer(self, transfer: Mapping[str, Any]) -> TransferCheck:
         """Current status of one transfer, given the transfer's own JSON, with its evidence."""
         return self.check_ref(self.transfer_ref(transfer))

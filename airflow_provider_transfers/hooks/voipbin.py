@@ -439,6 +439,11 @@ class VoipbinHook(TransferHook):
             answer = await self._aread(VoipbinCall, f"/calls/{groupcall.answer_call_id}")
         return self._check(ref, groupcall, call, answer)
 
+    def check_cost(self, ref: VoipbinTransferRef) -> float:
+        """The groupcall, plus the transferer call for an attended transfer (the answering call, read
+        only once the agent hung up after an answer, is the exception that ends the wait)."""
+        return 2.0 if needs_transferer_call(ref.type) else 1.0
+
     def _read(self, model: type[M], path: str) -> M:
         """GET a resource whose id is already validated (a reference's, or the server's own)."""
         return self._parse(model, self.api.request("GET", path, bucket=BUCKET), _WHAT[model])

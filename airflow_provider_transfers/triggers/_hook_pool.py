@@ -26,6 +26,7 @@ from typing import Any
 
 from airflow_provider_transfers.hooks.base import TransferHook
 from airflow_provider_transfers.hooks.registry import aget_transfer_hook
+from airflow_provider_transfers.waiting.budget import PollBudget
 
 _PoolKey = tuple[str, str]
 MAX_CHECKS_IN_FLIGHT = 10
@@ -37,6 +38,8 @@ class SharedHook:
     semaphore: asyncio.Semaphore
     """Bounds the checks in flight over all triggers using this hook."""
     created: float
+    budget: PollBudget
+    """Round-robin turns for the checks of every trigger on this connection, within its rate limit."""
     leases: int = 0
     retired: bool = False
 
@@ -71,7 +74,9 @@ class HookPool:
                 hook = await aget_transfer_hook(conn_id, policy=dict(policy or {}))
                 api = await hook.aget_conn()
                 in_flight = min(api.policy.max_connections, self.max_in_flight)
-                entry = SharedHook(hook, asyncio.Semaphore(in_flight), time.monotonic())
+                policy_ = api.policy
+                budget = PollBudget(lambda: policy_.rate_limit or None)
+                entry = SharedHook(hook, asyncio.Semaphore(in_flight), time.monotonic(), budget)
                 entries[key] = entry
             entry.leases += 1
         try:

@@ -19,8 +19,9 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_transfers.triggers._hook_pool import HOOKS
+from airflow_provider_transfers.triggers._hook_pool import HOOKS, SharedHook
 from airflow_provider_transfers.validation import validate, validate_model
+from airflow_provider_transfers.waiting.budget import PollBudget
 from airflow_provider_transfers.waiting.events import WaitEvent
 from airflow_provider_transfers.waiting.inputs import (
     DEFAULT_FAILURE_STATUSES,
@@ -92,6 +93,7 @@ class TransferStatusTrigger(BaseTrigger):
             attempts=saved.attempts,
         )
         self.transfer_ids: list[str] = []
+        self._shown_interval: float | None = None
         """The transfers' ids, known once the hook has validated them (at the start of ``run``)."""
 
     @classmethod
@@ -148,23 +150,47 @@ class TransferStatusTrigger(BaseTrigger):
             async with HOOKS.lease(self.conn_id, self.policy) as shared:
                 wait.refs = [shared.hook.transfer_ref(t) for t in self.transfers]
                 self.transfer_ids = wait.ids
-                while True:
-                    failures = await wait.acheck(shared.hook, shared.semaphore)
-                    if failures:
-                        self.log.warning(
-                            "%d status check(s) failed in poll %d; first: %s",
-                            len(failures), self.state.attempts, failures[0],
-                        )  # fmt: skip
-                    event = wait.outcome()
-                    if event is not None:
-                        return event
-                    await asyncio.sleep(wait.delay())
+                members = {ref.transfer_id: shared.hook.check_cost(ref) for ref in wait.pending()}
+                for tid, cost in members.items():
+                    shared.budget.join((id(self), tid), cost)
+                try:
+                    return await self._poll(wait, shared)
+                finally:
+                    for tid in members:
+                        shared.budget.leave((id(self), tid))
         except AirflowNotFoundException as exc:
             return self._error(wait, f"connection {self.conn_id!r} not found: {exc}", fatal=True)
         except Exception as exc:
             # Bad connection, invalid transfer JSON or a bug: still one event, never a bare trigger crash.
             self.log.exception("Transfer wait failed")
             return self._error(wait, f"{type(exc).__name__}: {exc}", fatal=is_fatal(exc))
+
+    async def _poll(self, wait: TransferWait, shared: SharedHook) -> WaitEvent:
+        while True:
+            failures = await wait.acheck(shared.hook, shared.semaphore, shared.budget)
+            if failures:
+                self.log.warning(
+                    "%d status check(s) failed in poll %d; first: %s", len(failures), self.state.attempts, failures[0]
+                )
+            event = wait.outcome()
+            if event is not None:
+                return event
+            for tid in wait.state.finished:
+                shared.budget.leave((id(self), tid))
+            self._log_interval(shared.budget)
+            await asyncio.sleep(wait.delay())
+
+    def _log_interval(self, budget: PollBudget) -> None:
+        """Say so in the task log when the connection's budget, not ``poll_interval``, sets the pace."""
+        effective = budget.effective_interval(self.args.poll_interval)
+        shown = self._shown_interval
+        if effective > self.args.poll_interval * 1.05 and (shown is None or abs(effective - shown) > 0.1 * shown):
+            self._shown_interval = effective
+            self.log.info(
+                "Connection %r: %.0f request(s) per round of checks share its rate budget, so each transfer is "
+                "checked about every %.1f s (poll_interval %.1f s), round-robin, oldest check first",
+                self.conn_id, budget.demand, effective, self.args.poll_interval,
+            )  # fmt: skip
 
     def _error(self, wait: TransferWait, message: str, *, fatal: bool) -> WaitEvent:
         if wait.refs:

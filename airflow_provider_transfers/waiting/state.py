@@ -38,6 +38,7 @@ from airflow_provider_transfers.exceptions import (
 )
 from airflow_provider_transfers.hooks.base import TransferHook, TransferRef
 from airflow_provider_transfers.models import TransferCheck
+from airflow_provider_transfers.waiting.budget import PollBudget
 from airflow_provider_transfers.waiting.events import EventStatus, WaitEvent
 from airflow_provider_transfers.waiting.inputs import WaitArgs
 
@@ -116,6 +117,8 @@ class TransferWait:
     state: WaitState = field(default_factory=WaitState)
     single: bool = True
     clock: Callable[[], float] = time.time
+    last_checked: dict[str, float] = field(default_factory=dict)
+    """``time.monotonic()`` of each transfer's latest check, for the poll budget's oldest-first order."""
 
     @classmethod
     def start(
@@ -155,13 +158,19 @@ class TransferWait:
                 break
         self.state.attempts += 1
 
-    async def acheck(self, hook: TransferHook, limit: asyncio.Semaphore | None = None) -> list[BaseException]:
-        """One asynchronous poll: every pending transfer concurrently (at most ``limit`` in flight).
+    async def acheck(
+        self, hook: TransferHook, limit: asyncio.Semaphore | None = None, budget: PollBudget | None = None
+    ) -> list[BaseException]:
+        """One asynchronous poll: every pending transfer concurrently (at most ``limit`` in flight), each
+        check waiting for its turn in the connection's ``budget`` (oldest check first, within the rate).
 
         Returns the exceptions of the checks that failed (for the caller's log).
         """
 
         async def one(ref: TransferRef) -> TransferCheck | BaseException:
+            if budget is not None:
+                await budget.turn(self.last_checked.get(ref.transfer_id, 0.0), hook.check_cost(ref))
+            self.last_checked[ref.transfer_id] = time.monotonic()
             async with limit or contextlib.nullcontext():
                 try:
                     return await hook.acheck_ref(ref)

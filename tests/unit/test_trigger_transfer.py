@@ -295,3 +295,25 @@ async def test_concurrent_triggers_share_one_hook_per_connection(sandbox: Any, m
     assert [e["status"] for e in events] == ["success"] * 5
     assert calls == [TWILIO]  # one connection lookup, one client
     assert HOOKS.active() == 0  # closed when the last trigger finished
+
+
+async def test_triggers_on_one_connection_share_its_budget_round_robin(
+    sandbox: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """30 waits polling every 0.1 s on a connection limited to 10 req/s (the sandbox enforces 10/s too):
+    checks are spread round-robin within the budget, so no wait is checked twice before another once,
+    the sandbox answers no 429, and the log states the effective interval the budget sets."""
+    await asyncio.to_thread(sandbox.control.configure, rate_limit="twilio=10,voipbin=16.7")
+    transfers = seed(sandbox, "twilio_flex", 30, outcome="completed", delay_s=4)
+    policy = {"rate_limit": 10, "rate_burst": 1}
+    triggers = [trigger(TWILIO, t, poll_interval=0.1, policy=policy) for t in transfers]
+    async with asyncio.timeout(30):
+        events = await asyncio.gather(*(anext(t.run()) for t in triggers))
+    assert {e.payload["status"] for e in events} == {"success"}
+    attempts = [t.state.attempts for t in triggers]
+    assert max(attempts) - min(attempts) <= 1, attempts
+    stats = await asyncio.to_thread(sandbox.control.stats)
+    assert stats["platforms"]["twilio_flex"]["rate_limited"] == 0, stats
+    logged = "".join(capfd.readouterr())
+    assert "Connection 'twilio_flex_default': 30 request(s) per round" in logged
+    assert "checked about every 3.0 s (poll_interval 0.1 s)" in logged
