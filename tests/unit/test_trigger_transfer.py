@@ -14,6 +14,7 @@ from airflow.sdk import BaseHook
 from airflow_provider_transfers.hooks import registry
 from airflow_provider_transfers.triggers._hook_pool import HOOKS
 from airflow_provider_transfers.triggers.transfer import TransferStatusTrigger
+from airflow_provider_transfers.waiting.budget import PollBudget
 
 TWILIO = "twilio_flex_default"
 VOIPBIN = "voipbin_default"
@@ -298,11 +299,20 @@ async def test_concurrent_triggers_share_one_hook_per_connection(sandbox: Any, m
 
 
 async def test_triggers_on_one_connection_share_its_budget_round_robin(
-    sandbox: Any, capfd: pytest.CaptureFixture[str]
+    sandbox: Any, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """30 waits polling every 0.1 s on a connection limited to 10 req/s (the sandbox enforces 10/s too):
-    checks are spread round-robin within the budget, so no wait is checked twice before another once,
-    the sandbox answers no 429, and the log states the effective interval the budget sets."""
+    every check takes its turn in the connection's PollBudget (round-robin, proven on a virtual clock in
+    test_poll_budget.py), no wait is checked twice before another once, the sandbox answers no 429, and
+    the log states the effective interval the budget sets."""
+    turns: list[float] = []
+    real_turn = PollBudget.turn
+
+    async def counted(self: PollBudget, last_checked: float, cost: float = 1.0) -> None:
+        await real_turn(self, last_checked, cost)
+        turns.append(last_checked)
+
+    monkeypatch.setattr(PollBudget, "turn", counted)
     await asyncio.to_thread(sandbox.control.configure, rate_limit="twilio=10,voipbin=16.7")
     transfers = seed(sandbox, "twilio_flex", 30, outcome="completed", delay_s=4)
     policy = {"rate_limit": 10, "rate_burst": 1}
@@ -312,6 +322,7 @@ async def test_triggers_on_one_connection_share_its_budget_round_robin(
     assert {e.payload["status"] for e in events} == {"success"}
     attempts = [t.state.attempts for t in triggers]
     assert max(attempts) - min(attempts) <= 1, attempts
+    assert len(turns) == sum(attempts)
     stats = await asyncio.to_thread(sandbox.control.stats)
     assert stats["platforms"]["twilio_flex"]["rate_limited"] == 0, stats
     logged = "".join(capfd.readouterr())
