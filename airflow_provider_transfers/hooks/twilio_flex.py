@@ -91,6 +91,7 @@ class TwilioFlexHook(TransferHook):
     hook_name = "Twilio Flex"
     # Interactions API: 20 requests/s per endpoint per account.
     connection_ui = TWILIO_FLEX_UI
+    extra_keys: ClassVar[frozenset[str]] = frozenset({"account_sid", "region", "edge"})
     default_policy: ClassVar[HttpPolicy] = HttpPolicy(rate_limit=20.0, rate_burst=20)
 
     @staticmethod
