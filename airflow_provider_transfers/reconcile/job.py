@@ -22,7 +22,7 @@ from airflow_provider_transfers.reconcile.actions import ActionMode, StaleAction
 from airflow_provider_transfers.reconcile.checkpoint import Checkpoint
 from airflow_provider_transfers.reconcile.classify import ReportRow, RowClass, classify, redact, unchecked
 from airflow_provider_transfers.reconcile.engine import ordered_map
-from airflow_provider_transfers.reconcile.records import RawRecord, RecordReader
+from airflow_provider_transfers.reconcile.records import RawRecord
 from airflow_provider_transfers.reconcile.report import Tally, row_text
 from airflow_provider_transfers.reconcile.storage import Location, detect_format
 from airflow_provider_transfers.reconcile.validate import (
@@ -37,6 +37,14 @@ log = logging.getLogger(__name__)
 
 OnInvalid = Literal["fail", "report"]
 PROGRESS_EVERY_S = 30.0
+
+
+class RecordSource(Protocol):
+    """Records to check, iterable more than once: a ``RecordReader``, or one shard of it (``ShardReader``)."""
+
+    def __iter__(self) -> Iterator[RawRecord]: ...
+
+    def describe(self) -> str: ...
 
 
 class CheckingHook(Protocol):
@@ -74,7 +82,7 @@ class ReconcileOptions:
 
 
 async def reconcile(
-    hook: CheckingHook, reader: RecordReader, output: Location, options: ReconcileOptions | None = None
+    hook: CheckingHook, reader: RecordSource, output: Location, options: ReconcileOptions | None = None
 ) -> dict[str, Any]:
     """Write the report for ``reader``'s records to ``output``; return the summary counts."""
     options = options or ReconcileOptions()
@@ -129,7 +137,7 @@ async def reconcile(
 _ACTION_KEYS = ("planned", "done", "failed")
 
 
-def _validate_all(hook: CheckingHook, reader: RecordReader, options: ReconcileOptions, shaping: str) -> str:
+def _validate_all(hook: CheckingHook, reader: RecordSource, options: ReconcileOptions, shaping: str) -> str:
     """First pass: validate every record (nothing held in memory) and fingerprint the input."""
     digest = hashlib.sha256(shaping.encode())
     errors: list[str] = []
@@ -154,7 +162,7 @@ def _canonical(raw: RawRecord) -> bytes:
     return json.dumps([raw.number, body], sort_keys=True, default=str, separators=(",", ":")).encode() + b"\n"
 
 
-def _pending(hook: CheckingHook, reader: RecordReader, skip: int) -> Iterator[Prepared]:
+def _pending(hook: CheckingHook, reader: RecordSource, skip: int) -> Iterator[Prepared]:
     """Second pass: the records after the ``skip`` already in the checkpoint, validated again (cheap)."""
     for raw in reader:
         if raw.number <= skip:
