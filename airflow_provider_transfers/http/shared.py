@@ -148,9 +148,15 @@ class SharedBucket:
         self.local.feedback(throttled=throttled, retry_after=retry_after, concurrent=concurrent)
 
     @staticmethod
-    def _pause(reset: float) -> float:
-        """Until the oldest grant leaves the window (a little jitter so processes do not collide)."""
-        return max(0.001, reset - time.time()) + random.uniform(0, 0.002)
+    def _pause(stats: Any) -> float:
+        """Until the oldest grant leaves the window (a little jitter so processes do not collide).
+
+        A slot that freed between the refused hit and the window read is retried at once: sleeping
+        until the *next* oldest grant leaves would waste up to a whole window.
+        """
+        if stats.remaining > 0:
+            return random.uniform(0, 0.001)
+        return max(0.0005, stats.reset_time - time.time()) + random.uniform(0, 0.001)
 
     def acquire(self) -> None:
         self.local.acquire()
@@ -163,7 +169,7 @@ class SharedBucket:
             try:
                 limiter = self._backend.sync_limiter()
                 while not limiter.hit(self.item, self.key):
-                    time.sleep(self._pause(limiter.get_window_stats(self.item, self.key).reset_time))
+                    time.sleep(self._pause(limiter.get_window_stats(self.item, self.key)))
                 self.grants += 1
             except (StorageError, OSError) as exc:
                 self._backend.failed(exc)
@@ -187,8 +193,8 @@ class SharedBucket:
             try:
                 limiter = self._backend.async_limiter()
                 while not await limiter.hit(self.item, self.key):
-                    stats = await limiter.get_window_stats(self.item, self.key)
-                    await asyncio.sleep(self._pause(stats.reset_time))
+                    pause = self._pause(await limiter.get_window_stats(self.item, self.key))
+                    await asyncio.sleep(pause)
                 self.grants += 1
             except (StorageError, OSError) as exc:
                 self._backend.failed(exc)
