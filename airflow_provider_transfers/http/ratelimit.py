@@ -25,10 +25,12 @@ from typing import Protocol
 
 DECREASE = 0.7
 """Multiplicative decrease on a 429: the rate becomes 70 % of what it was."""
-INCREASE_PER_S = 0.02
+INCREASE_PER_S = 0.01
 """Additive increase: while requests succeed the rate grows by this share of the limit per second."""
 MIN_SHARE = 0.02
 """The adaptive rate never drops below this share of the limit (nor below 0.1 requests/s)."""
+MIN_ANSWERS = 8
+"""The refused share since the last decrease steers the decrease only once this many answers came back."""
 COOLDOWN_S = 0.5
 """At most one decrease per this many seconds: the 429s of requests already in flight say nothing new."""
 
@@ -70,6 +72,8 @@ class TokenBucket:
         self._tokens = float(burst)
         self._last = clock()
         self._last_decrease = -float("inf")
+        self._ok_since = 0  # answers since the last decrease: the share the platform refused
+        self._throttled_since = 0
         self._lock = threading.Lock()
 
     @property
@@ -104,21 +108,30 @@ class TokenBucket:
             now = self._clock()
             self._refill(now)
             if throttled:
+                self._throttled_since += 1
                 self._decrease(now, retry_after, concurrent)
-            elif self.current_rate < self.rate:
+                return
+            self._ok_since += 1
+            if self.current_rate < self.rate:
                 # + INCREASE_PER_S x limit per second: successes arrive at the current rate.
                 step = INCREASE_PER_S * self.rate / self.current_rate
                 self.current_rate = min(self.rate, self.current_rate + step)
 
     def _decrease(self, now: float, retry_after: float | None, concurrent: int | None) -> None:
         if now - self._last_decrease >= COOLDOWN_S:
-            factor = DECREASE
+            # At least DECREASE; more when the platform refused a larger share of what we sent since
+            # the last decrease (four processes starting at the full limit see ~75 % refused: they
+            # go to about their share at once instead of after several halvings).
+            answers = self._throttled_since + self._ok_since
+            refused = self._throttled_since / answers if answers >= MIN_ANSWERS else 0.0
+            factor = min(DECREASE, max(0.1, 1.0 - refused))
             if concurrent and concurrent > 1:
                 # Twilio says how many requests the whole account has in flight: go straight to our share.
-                factor = min(DECREASE, max(1, self.in_flight) / concurrent)
+                factor = min(factor, max(1, self.in_flight) / concurrent)
             self.current_rate = max(self.min_rate, self.current_rate * factor)
             self._tokens = min(self._tokens, self.current_burst)
             self._last_decrease = now
+            self._ok_since = self._throttled_since = 0
             self.decreases += 1
         if retry_after:
             # The platform asked for a pause: no new request before it ends (the debt is paid at the

@@ -101,3 +101,18 @@ async def test_the_async_path_shares_the_same_adaptive_bucket(make_twilio_hook: 
     assert api.limiter is not None and api.limiter.local_bucket("fetch").decreases == 1
     assert api.policy.adaptive_rate is True  # on by default
     await hook.aclose()
+
+
+def test_a_mostly_refused_rate_drops_to_the_admitted_share_at_once() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate=20, burst=20, clock=clock, adaptive=True)
+    bucket.feedback(throttled=True)  # the first 429: too little evidence, the usual decrease
+    assert bucket.current_rate == pytest.approx(14.0)
+    for _ in range(3):
+        bucket.feedback(throttled=False)
+    for _ in range(9):  # during the cooldown: counted, no decrease
+        bucket.feedback(throttled=True)
+    assert bucket.decreases == 1
+    clock.now += ratelimit.COOLDOWN_S
+    bucket.feedback(throttled=True)  # 10 of 13 answers refused since the last decrease
+    assert bucket.current_rate == pytest.approx(14.0 * max(0.1, 3 / 13), rel=0.02)
