@@ -189,3 +189,13 @@ def test_client_side_rate_limit_paces_requests_per_bucket(make_twilio_hook: obje
             hook.get_transfer(KD, UO, UX)
         elapsed = time.monotonic() - started
     assert elapsed >= 0.19  # 4 waits of 50 ms after the first token
+
+
+def test_every_connection_form_field_is_an_accepted_extra() -> None:
+    from airflow_provider_transfers.hooks.twilio_flex import TwilioFlexHook
+    from airflow_provider_transfers.hooks.voipbin import VoipbinHook
+
+    for hook in (TwilioFlexHook, VoipbinHook):
+        fields = set(hook.connection_ui["conn-fields"])
+        assert fields <= {*HttpPolicy.FIELDS, *hook.extra_keys}, hook
+        assert check_extra("c", json.dumps(dict.fromkeys(fields)), hook.extra_keys)
