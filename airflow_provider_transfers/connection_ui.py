@@ -22,6 +22,10 @@ _POLICY_FIELDS: dict[str, dict[str, Any]] = {
         "label": "Client-side rate limit (requests/second, 0 = off)",
         "schema": {"type": ["number", "null"]},
     },
+    "rate_limit_backend": {
+        "label": "Shared rate limit: Redis URL (redis://host:6379/0), optional",
+        "schema": {"type": ["string", "null"]},
+    },
 }
 
 TWILIO_FLEX_UI: dict[str, Any] = {

@@ -36,7 +36,7 @@ from airflow_provider_transfers.exceptions import (
     TransferTransportError,
 )
 from airflow_provider_transfers.http.client import ApiClient
-from airflow_provider_transfers.http.policy import HttpPolicy
+from airflow_provider_transfers.http.policy import HttpPolicy, check_extra, check_known_keys
 from airflow_provider_transfers.models import TransferCheck, TransferStatus
 
 
@@ -83,6 +83,8 @@ class TransferHook(BaseHook, abc.ABC):
     hook_name: ClassVar[str]
     default_policy: ClassVar[HttpPolicy] = HttpPolicy()
     connection_ui: ClassVar[dict[str, Any]]
+    extra_keys: ClassVar[frozenset[str]] = frozenset()
+    """The connection extras the hook reads besides the policy fields; any other key is refused."""
     """The connection form's metadata (``connection_ui.py``), also published in ``get_provider_info()``."""
 
     @classmethod
@@ -106,11 +108,7 @@ class TransferHook(BaseHook, abc.ABC):
         self.conn_id = conn_id or self.default_conn_name
         self._connection = connection
         self._policy_overrides = dict(policy or {})
-        unknown = set(self._policy_overrides) - set(HttpPolicy.FIELDS)
-        if unknown:
-            raise TransferProviderError(
-                f"Unknown policy option(s) {sorted(unknown)}; expected some of {list(HttpPolicy.FIELDS)}"
-            )
+        check_known_keys(self._policy_overrides, HttpPolicy.FIELDS, f"{type(self).__name__}: unknown policy option")
         self._transport = transport
         self._async_transport = async_transport
         self._api: ApiClient | None = None
@@ -145,15 +143,27 @@ class TransferHook(BaseHook, abc.ABC):
         """Keyword arguments for ``TransferApiError`` from an error response (any body, even none)."""
 
     def policy_for(self, conn: Connection) -> HttpPolicy:
-        from_extra = self.default_policy.merged(conn.extra_dejson, origin=f"Connection {self.conn_id!r} extra")
+        extra = check_extra(conn.conn_id or self.conn_id, conn.extra, self.extra_keys)
+        from_extra = self.default_policy.merged(extra, origin=f"Connection {self.conn_id!r} extra")
         return from_extra.merged(self._policy_overrides, origin=f"{type(self).__name__} policy")
 
+    def rate_scope(self, settings: ConnectionSettings) -> str:
+        """Who the platform's rate limit counts: the account (Twilio) or customer (VoIPbin) at one base URL.
+
+        Used as the shared bucket's key (hashed there, so no id or credential is written to Redis).
+        """
+        account = settings.details.get("account_sid") or settings.details.get("username")
+        who = account or (settings.secrets[0] if settings.secrets else self.conn_id)
+        return f"{self.platform}|{settings.base_url}|{who}"
+
     def _make_client(self, conn: Connection) -> ApiClient:
+        policy = self.policy_for(conn)  # the extra as a whole first: not JSON or an unknown key
         settings = self._settings = self.settings_from_connection(conn)
         return ApiClient(
             platform=self.platform,
             base_url=settings.base_url,
-            policy=self.policy_for(conn),
+            policy=policy,
+            rate_scope=self.rate_scope(settings),
             error_parser=self.parse_error,
             auth=settings.auth,
             secrets=settings.secrets,
@@ -246,6 +256,9 @@ class TransferHook(BaseHook, abc.ABC):
     @abc.abstractmethod
     async def acheck_ref(self, ref: Any) -> TransferCheck:
         """Async twin of ``check_ref``: for triggers and batch reconciliation."""
+
+    check_bucket: ClassVar[str] = "default"
+    """The rate-limit bucket a status check draws from (the poll budget follows that bucket's rate)."""
 
     def check_cost(self, ref: Any) -> float:
         """Requests one ``check_ref`` usually costs (the triggerer's poll budget charges it per check)."""

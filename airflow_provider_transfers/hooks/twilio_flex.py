@@ -96,6 +96,8 @@ class TwilioFlexHook(TransferHook):
     hook_name = "Twilio Flex"
     # Interactions API: 20 requests/s per endpoint per account.
     connection_ui = TWILIO_FLEX_UI
+    extra_keys: ClassVar[frozenset[str]] = frozenset({"account_sid", "region", "edge"})
+    check_bucket = "fetch"
     default_policy: ClassVar[HttpPolicy] = HttpPolicy(rate_limit=20.0, rate_burst=20)
 
     def __init__(self, *args: Any, max_body_bytes: int | str = MAX_BODY_BYTES, **kwargs: Any) -> None:

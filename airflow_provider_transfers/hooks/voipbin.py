@@ -270,6 +270,7 @@ class VoipbinHook(TransferHook):
     hook_name = "VoIPbin"
     # Per customer: 16.7 requests/s with a burst of 33.
     connection_ui = VOIPBIN_UI
+    check_bucket = BUCKET
     default_policy: ClassVar[HttpPolicy] = HttpPolicy(rate_limit=16.7, rate_burst=33)
 
     def __init__(self, *args: Any, max_addresses: int | str = MAX_ADDRESSES, **kwargs: Any) -> None:

@@ -34,7 +34,7 @@ from airflow_provider_transfers.exceptions import (
     api_error_class,
 )
 from airflow_provider_transfers.http.policy import HttpPolicy
-from airflow_provider_transfers.http.ratelimit import RateLimiter
+from airflow_provider_transfers.http.ratelimit import Bucket, RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,7 @@ class ApiClient:
         auth: httpx.Auth | None = None,
         secrets: Sequence[str] = (),
         headers: Mapping[str, str] | None = None,
+        rate_scope: str | None = None,
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -113,7 +114,7 @@ class ApiClient:
         self._async_transport = async_transport
         self._sleep = sleep
         self._asleep = asleep
-        self._limiter = RateLimiter(policy.rate_limit or 0, policy.effective_burst) if policy.limiter_enabled else None
+        self._limiter = make_limiter(policy, rate_scope or f"{platform}|{self.base_url}")
         self._client: httpx.Client | None = None
         self._aclient: httpx.AsyncClient | None = None
         self._aloop: asyncio.AbstractEventLoop | None = None
@@ -180,28 +181,36 @@ class ApiClient:
         retrying = AsyncRetrying(**self._retry_kwargs(call), sleep=self._asleep)
         return await retrying(self._asend_once, call)
 
+    @property
+    def limiter(self) -> RateLimiter | None:
+        return self._limiter
+
     def _send_once(self, call: Call) -> Any:
-        if self._limiter is not None:
-            self._limiter.bucket(call.bucket).acquire()
+        bucket = self._limiter.bucket(call.bucket) if self._limiter is not None else None
+        if bucket is not None:
+            bucket.acquire()
         request = self._build(self.client, call)
         self.stats["requests"] += 1
-        try:
-            response = self.client.send(request)
-        except httpx.TransportError as exc:
-            raise self._transport_failure(call, exc) from None
-        return self._handle(call, response)
+        with _in_flight(bucket):
+            try:
+                response = self.client.send(request)
+            except httpx.TransportError as exc:
+                raise self._transport_failure(call, exc) from None
+        return self._handle(call, response, bucket)
 
     async def _asend_once(self, call: Call) -> Any:
-        if self._limiter is not None:
-            await self._limiter.bucket(call.bucket).aacquire()
+        bucket = self._limiter.bucket(call.bucket) if self._limiter is not None else None
+        if bucket is not None:
+            await bucket.aacquire()
         client = self.aclient
         request = self._build(client, call)
         self.stats["requests"] += 1
-        try:
-            response = await client.send(request)
-        except httpx.TransportError as exc:
-            raise self._transport_failure(call, exc) from None
-        return self._handle(call, response)
+        with _in_flight(bucket):
+            try:
+                response = await client.send(request)
+            except httpx.TransportError as exc:
+                raise self._transport_failure(call, exc) from None
+        return self._handle(call, response, bucket)
 
     def _build(self, client: httpx.Client | httpx.AsyncClient, call: Call) -> httpx.Request:
         request = client.build_request(call.method, call.path, json=call.json, params=call.params)
@@ -214,8 +223,15 @@ class ApiClient:
         self.stats["transport_errors"] += 1
         return _TransportFailure(self.platform, call.method, call.path, exc)
 
-    def _handle(self, call: Call, response: httpx.Response) -> Any:
+    def _handle(self, call: Call, response: httpx.Response, bucket: Bucket | None = None) -> Any:
         self.stats[f"status_{response.status_code}"] += 1
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if bucket is not None:
+            bucket.feedback(
+                throttled=response.status_code == 429,
+                retry_after=retry_after,
+                concurrent=_int_header(response, CONCURRENT_HEADER),
+            )
         if response.is_success:
             if not response.content:
                 return {}
@@ -236,7 +252,7 @@ class ApiClient:
             status_code=response.status_code,
             method=call.method,
             path=call.path,
-            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            retry_after=retry_after,
             **fields,
         )
 
@@ -290,6 +306,45 @@ class ApiClient:
             self.policy.max_attempts - 1,
             delay,
         )
+
+
+CONCURRENT_HEADER = "Twilio-Concurrent-Requests"
+"""Twilio: how many requests the account has in flight; the adaptive limit uses it on a 429."""
+
+
+def make_limiter(policy: HttpPolicy, scope: str) -> RateLimiter | None:
+    """The policy's rate budget: none, a local (adaptive) bucket per key, or one shared through Redis."""
+    if not policy.limiter_enabled:
+        return None
+    rate, burst = float(policy.rate_limit or 0), policy.effective_burst
+    if policy.rate_limit_backend:
+        from airflow_provider_transfers.http.shared import SharedRateLimiter
+
+        return SharedRateLimiter(rate, burst, url=policy.rate_limit_backend, scope=scope, adaptive=policy.adaptive_rate)
+    return RateLimiter(rate, burst, adaptive=policy.adaptive_rate)
+
+
+class _in_flight:
+    """Counts a bucket's requests waiting for an answer (the adaptive layer's own share of the account)."""
+
+    def __init__(self, bucket: Bucket | None) -> None:
+        self.bucket = bucket
+
+    def __enter__(self) -> None:
+        if self.bucket is not None:
+            self.bucket.in_flight += 1
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bucket is not None:
+            self.bucket.in_flight -= 1
+
+
+def _int_header(response: httpx.Response, name: str) -> int | None:
+    value = response.headers.get(name)
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def json_error_fields(response: httpx.Response) -> Any:

@@ -26,6 +26,7 @@ from airflow_provider_transfers.reconcile.durations import parse_duration
 from airflow_provider_transfers.reconcile.job import OnInvalid, ReconcileOptions, ReconciliationStoppedError, reconcile
 from airflow_provider_transfers.reconcile.records import RecordReader, RecordsFileError, RecordsInput
 from airflow_provider_transfers.reconcile.report import ReportFormatError, read_report
+from airflow_provider_transfers.reconcile.shard import ShardError, ShardReader, check_shard, merge_reports, shard_output
 from airflow_provider_transfers.reconcile.storage import FORMAT_ALIASES, Location, asset_uri, detect_format, to_location
 from airflow_provider_transfers.reconcile.validate import InvalidRecordsError
 from airflow_provider_transfers.templating import check_if_literal, contains_template
@@ -127,6 +128,11 @@ class TransferReconciliationOperator(BaseOperator):
     :param report_asset: the Asset (or its URI) the report is published as; default: derived from a
         literal ``output_path``. Its event's ``extra`` holds ``report`` (the rendered path) and the counts.
     :param checkpoint_dir: local directory for the checkpoints of object-storage reports.
+    :param shard: with ``shards``, check only records ``shard+1, shard+1+shards, ...`` (0-based shard
+        index), into ``<output_path stem>.shard-<shard>-of-<shards><ext>``; meant for
+        ``.partial(..., shards=K).expand(shard=list(range(K)))`` followed by ``TransferReportMergeOperator``.
+        A shard publishes no Asset unless ``report_asset`` is given; its summary adds ``shard`` and ``shards``.
+    :param shards: the number of shards (default 1: no sharding).
     """
 
     template_fields: Sequence[str] = (
@@ -160,9 +166,15 @@ class TransferReconciliationOperator(BaseOperator):
         dry_run: bool = False,
         report_asset: Asset | str | None = None,
         checkpoint_dir: str | None = None,
+        shard: int = 0,
+        shards: int = 1,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        try:
+            self.shard, self.shards = check_shard(shard, shards)
+        except ShardError as exc:
+            raise ValueError(str(exc)) from None
         self.conn_id = conn_id
         self.records = records
         self.output_path = output_path
@@ -180,7 +192,8 @@ class TransferReconciliationOperator(BaseOperator):
         self.dry_run_actions: bool = validate(StrictBool, dry_run, "dry_run")  # ``dry_run`` is a BaseOperator method
         self.checkpoint_dir = validate(OptionalDir, checkpoint_dir, "checkpoint_dir")
         self._check_rendered(parse_time=True)
-        self.report_asset = self._asset(validate(AssetArg, report_asset, "report_asset"), output_path)
+        report_asset = validate(AssetArg, report_asset, "report_asset")
+        self.report_asset = self._asset(report_asset, output_path) if self.shards == 1 or report_asset else None
         if self.report_asset is not None and self.report_asset not in self.outlets:
             self.outlets = [*self.outlets, self.report_asset]
 
@@ -218,7 +231,7 @@ class TransferReconciliationOperator(BaseOperator):
             policy["rate_limit"] = self.rate_limit
         if self.rate_burst is not None:
             policy["rate_burst"] = self.rate_burst
-        policy.setdefault("max_connections", self.max_concurrency)
+        policy.setdefault("max_connections", validate(PositiveInt, self.max_concurrency, "max_concurrency"))
         return policy
 
     def options(self) -> ReconcileOptions:
@@ -234,13 +247,16 @@ class TransferReconciliationOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         try:
             self._check_rendered()
-            reader = RecordReader(self.records, self.records_format)
+            reader: RecordReader | ShardReader = RecordReader(self.records, self.records_format)
             output = to_location(self.output_path)
             options = self.options()
             detect_format(output, options.report_format, what="report")
+            if self.shards > 1:
+                reader = ShardReader(reader, self.shard, self.shards)
+                output = shard_output(output, self.shard, self.shards)
+            policy = self._policy()
         except ValueError as exc:  # bad arguments: a retry cannot fix them
             raise AirflowFailException(str(exc)) from None
-        policy = self._policy()
         connections = validate(PositiveInt, policy["max_connections"], "http_policy.max_connections")
         transport = ShardedAsyncTransport(connections)
         hook = get_transfer_hook(self.conn_id, policy=policy, async_transport=transport)
@@ -250,17 +266,68 @@ class TransferReconciliationOperator(BaseOperator):
             raise AirflowFailException(str(exc)) from None
         finally:
             hook.close()
+        if self.shards > 1:
+            summary.update(shard=self.shard, shards=self.shards)
         if self.report_asset is not None:
             extra = {k: v for k, v in summary.items() if k != "actions"}
             context["outlet_events"][self.report_asset].extra = extra
         return summary
 
 
-async def _run(hook: TransferHook, reader: RecordReader, output: Location, options: ReconcileOptions) -> dict[str, Any]:
+async def _run(
+    hook: TransferHook, reader: RecordReader | ShardReader, output: Location, options: ReconcileOptions
+) -> dict[str, Any]:
     try:
         return await reconcile(hook, reader, output, options)
     finally:
         await hook.aclose()
+
+
+class TransferReportMergeOperator(BaseOperator):
+    """Merge the reports of a sharded reconciliation into one report, in input order, atomically.
+
+    ``shard_results`` are the summaries the K mapped ``TransferReconciliationOperator`` tasks return
+    (``reconcile.output``): each names its report, its shard and the number of shards. The merged report
+    and the returned summary are those a single, unsharded run would produce (``checked_at`` aside);
+    the report is published as ``report_asset`` (default: derived from a literal ``output_path``).
+
+    :param shard_results: the shards' summaries (an ``XComArg`` of the mapped task, or a list).
+    :param output_path: the merged report (``.jsonl``/``.csv``, local or object storage; templated).
+    :param report_format: ``jsonl`` or ``csv`` when ``output_path``'s extension does not say.
+    """
+
+    template_fields: Sequence[str] = ("shard_results", "output_path", "report_format")
+    ui_color = "#c9e4ff"
+
+    def __init__(
+        self,
+        *,
+        shard_results: Any,
+        output_path: PathInput,
+        report_format: str | None = None,
+        report_asset: Asset | str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("retries", 0)
+        super().__init__(**kwargs)
+        self.shard_results = shard_results
+        self.output_path = output_path
+        self.report_format = report_format
+        self.report_asset = TransferReconciliationOperator._asset(report_asset, output_path)
+        if self.report_asset is not None and self.report_asset not in self.outlets:
+            self.outlets = [*self.outlets, self.report_asset]
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        try:
+            results = self.shard_results  # a list, or Airflow's lazy sequence of the mapped task's XComs
+            shard_results = [results[i] for i in range(len(results))]  # (iterating it logs a 404 at the end)
+            summary = merge_reports(shard_results, to_location(self.output_path), self.report_format)
+        except (ReportFormatError, ValueError) as exc:
+            raise AirflowFailException(str(exc)) from None
+        self.log.info("Merged %s", summary)
+        if self.report_asset is not None:
+            context["outlet_events"][self.report_asset].extra = {k: v for k, v in summary.items() if k != "actions"}
+        return summary
 
 
 class TransferAuditOperator(BaseOperator):

@@ -11,10 +11,10 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from airflow_provider_transfers.exceptions import TransferAuthError, TransferNotFoundError, TransferProviderError
 from airflow_provider_transfers.hooks.base import TransferHook
@@ -22,7 +22,7 @@ from airflow_provider_transfers.reconcile.actions import ActionMode, StaleAction
 from airflow_provider_transfers.reconcile.checkpoint import Checkpoint
 from airflow_provider_transfers.reconcile.classify import ReportRow, RowClass, classify, redact, unchecked
 from airflow_provider_transfers.reconcile.engine import ordered_map
-from airflow_provider_transfers.reconcile.records import RawRecord, RecordReader
+from airflow_provider_transfers.reconcile.records import RawRecord
 from airflow_provider_transfers.reconcile.report import Tally, row_text
 from airflow_provider_transfers.reconcile.storage import Location, detect_format
 from airflow_provider_transfers.reconcile.validate import (
@@ -37,6 +37,14 @@ log = logging.getLogger(__name__)
 
 OnInvalid = Literal["fail", "report"]
 PROGRESS_EVERY_S = 30.0
+
+
+class RecordSource(Protocol):
+    """Records to check, iterable more than once: a ``RecordReader``, or one shard of it (``ShardReader``)."""
+
+    def __iter__(self) -> Iterator[RawRecord]: ...
+
+    def describe(self) -> str: ...
 
 
 class ReconciliationStoppedError(TransferProviderError):
@@ -87,7 +95,7 @@ class ReconcileOptions:
 
 
 async def reconcile(
-    hook: TransferHook, reader: RecordReader, output: Location, options: ReconcileOptions | None = None
+    hook: TransferHook, reader: RecordSource, output: Location, options: ReconcileOptions | None = None
 ) -> dict[str, Any]:
     """Write the report for ``reader``'s records to ``output``; return the summary counts."""
     options = options or ReconcileOptions()
@@ -147,7 +155,7 @@ _ACTION_KEYS = ("planned", "done", "failed")
 
 
 def _validate_all(
-    hook: TransferHook, reader: RecordReader, options: ReconcileOptions, shaping: str
+    hook: TransferHook, reader: RecordSource, options: ReconcileOptions, shaping: str
 ) -> tuple[str, dict[int, int]]:
     """First pass: validate every record, fingerprint the input and find duplicate transfers.
 
@@ -171,6 +179,9 @@ def _validate_all(
         first = first_row.setdefault(rec.transfer_id.lower(), raw.number)
         if first != raw.number:
             duplicates[raw.number] = first
+    whole = getattr(reader, "whole", None)
+    if whole is not None:  # a shard: repeats are found over the whole input, first rows are input rows
+        duplicates = _shard_duplicates(hook, whole, reader.shard_row)  # type: ignore[attr-defined]
     if count and options.on_invalid == "fail":
         raise InvalidRecordsError(reader.describe(), errors, count)
     if count:
@@ -186,12 +197,30 @@ def _validate_all(
     return digest.hexdigest(), duplicates
 
 
+def _shard_duplicates(
+    hook: TransferHook, whole: RecordSource, shard_row: Callable[[int], int | None]
+) -> dict[int, int]:
+    """``{shard row: first input row}`` for this shard's records whose transfer an earlier input record holds."""
+    first_row: dict[str, int] = {}
+    duplicates: dict[int, int] = {}
+    for raw in whole:
+        try:
+            rec = prepare(raw, hook)
+        except RecordError:
+            continue  # reported by the shard that holds it
+        first = first_row.setdefault(rec.transfer_id.lower(), raw.number)
+        mine = shard_row(raw.number)
+        if first != raw.number and mine is not None:
+            duplicates[mine] = first
+    return duplicates
+
+
 def _canonical(raw: RawRecord) -> bytes:
     body = raw.parse_error if raw.parse_error is not None else raw.data
     return json.dumps([raw.number, body], sort_keys=True, default=str, separators=(",", ":")).encode() + b"\n"
 
 
-def _pending(hook: TransferHook, reader: RecordReader, skip: int, duplicates: Mapping[int, int]) -> Iterator[Prepared]:
+def _pending(hook: TransferHook, reader: RecordSource, skip: int, duplicates: Mapping[int, int]) -> Iterator[Prepared]:
     """Second pass: the records after the ``skip`` already in the checkpoint, validated again (cheap)."""
     for raw in reader:
         if raw.number <= skip:

@@ -19,13 +19,14 @@ import asyncio
 import json
 import time
 import weakref
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_transfers.hooks.base import TransferHook
 from airflow_provider_transfers.hooks.registry import aget_transfer_hook
+from airflow_provider_transfers.http.ratelimit import RateLimiter
 from airflow_provider_transfers.waiting.budget import PollBudget
 
 _PoolKey = tuple[str, str]
@@ -42,6 +43,13 @@ class SharedHook:
     """Round-robin turns for the checks of every trigger on this connection, within its rate limit."""
     leases: int = 0
     retired: bool = False
+
+
+def _check_rate(limiter: RateLimiter | None, bucket: str) -> Callable[[], float | None]:
+    """The current rate of the bucket status checks draw from: adaptive (lowered after a 429) when on."""
+    if limiter is None:
+        return lambda: None
+    return lambda: limiter.local_bucket(bucket).current_rate
 
 
 class HookPool:
@@ -74,8 +82,7 @@ class HookPool:
                 hook = await aget_transfer_hook(conn_id, policy=dict(policy or {}))
                 api = await hook.aget_conn()
                 in_flight = min(api.policy.max_connections, self.max_in_flight)
-                policy_ = api.policy
-                budget = PollBudget(lambda: policy_.rate_limit or None)
+                budget = PollBudget(_check_rate(api.limiter, hook.check_bucket))
                 entry = SharedHook(hook, asyncio.Semaphore(in_flight), time.monotonic(), budget)
                 entries[key] = entry
             entry.leases += 1

@@ -97,3 +97,37 @@ def test_reconciliation_dag_with_a_refused_password_fails_after_one_login(
     logins = sum(n for name, outcomes in endpoints.items() if "login" in name for n in outcomes.values())
     assert logins == 1, endpoints
     assert not report.exists()
+
+
+def test_sharded_reconciliation_dag_equals_a_single_task_run(
+    transfer_sandbox: Any, run_dag: Callable[..., DagRunResult], connection_env: Callable[..., None], tmp_path: Path
+) -> None:
+    connection_env(transfer_sandbox.connection_env())
+    control = transfer_sandbox.control
+    done = control.seed("twilio_flex", 6, outcome="completed", delay_s=0)
+    failed = control.seed("twilio_flex", 3, outcome="failed", delay_s=0)
+    active = control.seed("twilio_flex", 2, delay_s=3600)
+    missing = [{**done[0], "sid": "UX" + "f" * 32}]
+    records = tmp_path / "records.jsonl"
+    transfers = [t for group in zip(done, failed + active + missing, strict=False) for t in group] + done[4:]
+    _write_records(records, transfers, "completed")
+    single, sharded = tmp_path / "single.jsonl", tmp_path / "sharded.jsonl"
+
+    one = run_dag("reconcile_twilio_flex", conf={"records_path": str(records), "report_path": str(single)})
+    four = run_dag("reconcile_sharded", conf={"records_path": str(records), "report_path": str(sharded)})
+
+    assert one.state == "success" and four.state == "success", four.task_state("merge")
+    merged = four.xcom("merge")
+    assert {**merged, "report": ""} == {**one.xcom("reconcile"), "report": ""}
+    assert merged["total"] == 14 and merged["not_found"] == 1 and merged["report"] == str(sharded)
+
+    def rows(path: Path) -> list[dict[str, Any]]:
+        found = [json.loads(line) for line in path.read_text().splitlines()]
+        return [{k: v for k, v in r.items() if k != "checked_at"} for r in found]
+
+    assert rows(sharded) == rows(single)
+    assert [r["row"] for r in rows(sharded)] == list(range(1, 15))
+    for shard in range(4):
+        assert (tmp_path / f"sharded.shard-{shard}-of-4.jsonl").exists()
+    events = _asset_events("transfer_reconciliation/twilio_flex")
+    assert any(e.get("report") == str(sharded) and e.get("total") == 14 for e in events), events

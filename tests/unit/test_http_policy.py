@@ -2,14 +2,17 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
+import re
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from airflow_provider_transfers.exceptions import TransferConfigError
+from airflow_provider_transfers.exceptions import TransferConfigError, TransferValidationError
 from airflow_provider_transfers.http.client import parse_retry_after
-from airflow_provider_transfers.http.policy import HttpPolicy
+from airflow_provider_transfers.http.policy import HttpPolicy, check_extra
 from airflow_provider_transfers.http.ratelimit import RateLimiter, TokenBucket
 from airflow_provider_transfers.http.urls import validate_base_url
 
@@ -56,15 +59,81 @@ def test_rate_limiter_keeps_one_bucket_per_key() -> None:
 def test_policy_merges_and_names_bad_fields() -> None:
     policy = HttpPolicy().merged({"timeout": "5", "max_attempts": 3, "unrelated": "x"}, origin="extra")
     assert (policy.timeout, policy.max_attempts) == (5.0, 3)
-    with pytest.raises(TransferConfigError, match="extra field 'rate_limit' must be a number"):
+    with pytest.raises(TransferConfigError, match="extra: Invalid rate_limit: expected a finite number"):
         HttpPolicy().merged({"rate_limit": "fast"}, origin="extra")
-    with pytest.raises(TransferConfigError, match="max_attempts must be an integer >= 1"):
+    with pytest.raises(TransferValidationError, match="Invalid max_attempts: expected a whole number >= 1"):
         HttpPolicy(max_attempts=0)
-    with pytest.raises(TransferConfigError, match="timeout must be a number > 0"):
+    with pytest.raises(TransferConfigError, match="Invalid timeout: expected a finite number of seconds > 0"):
         HttpPolicy().merged({"timeout": 0}, origin="extra")
     assert not HttpPolicy(rate_limit=0).limiter_enabled
     assert HttpPolicy(rate_limit=16.7).effective_burst == 16
     assert HttpPolicy(rate_limit=16.7, rate_burst=33).effective_burst == 33
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"max_connections": 2.5}, "Invalid max_connections: expected a whole number >= 1; got 2.5"),
+        ({"rate_burst": "many"}, "Invalid rate_burst: expected a whole number >= 1"),
+        ({"timeout": float("nan")}, "Invalid timeout"),
+        ({"max_attempts": True}, "Invalid max_attempts"),
+        ({"adaptive_rate": "maybe"}, "Invalid adaptive_rate: expected true or false"),
+        ({"rate_limit_backend": "http://redis:6379"}, "Invalid rate_limit_backend: expected a Redis URL"),
+        ({"rate_limit": -1}, "Invalid rate_limit"),
+    ],
+)
+def test_policy_errors_name_the_field(changes: dict[str, object], match: str) -> None:
+    with pytest.raises(TransferConfigError, match=re.escape(match)):
+        HttpPolicy().merged(changes, origin="Connection 'c' extra")
+
+
+def test_policy_flags_and_backend_parse_from_text() -> None:
+    policy = HttpPolicy().merged(
+        {"adaptive_rate": "off", "rate_limit_backend": " redis://127.0.0.1:6379/2 ", "rate_limit": ""}, origin="x"
+    )
+    assert policy.adaptive_rate is False and policy.rate_limit_backend == "redis://127.0.0.1:6379/2"
+    assert policy.rate_limit is None  # an empty form field means "not set"
+    assert HttpPolicy().adaptive_rate is True and HttpPolicy().rate_limit_backend is None
+
+
+def test_extra_must_be_a_json_object_with_known_keys() -> None:
+    assert check_extra("c", None) == {} and check_extra("c", "  ") == {}
+    assert check_extra("c", '{"rate_limit": 5, "region": "au1"}', {"region"}) == {"rate_limit": 5, "region": "au1"}
+    with pytest.raises(TransferConfigError, match=r"Connection 'c': extra is not valid JSON"):
+        check_extra("c", '{"rate_limit": 5,}')
+    with pytest.raises(TransferConfigError, match=r"Connection 'c': extra must be a JSON object; got list"):
+        check_extra("c", "[1]")
+    with pytest.raises(TransferConfigError, match=r"unknown extra 'rate_limt'; did you mean 'rate_limit'\?"):
+        check_extra("c", '{"rate_limt": 5}')
+    with pytest.raises(TransferConfigError, match=r"unknown extra 'acount_sid'; did you mean 'account_sid'\?"):
+        check_extra("c", '{"acount_sid": "AC"}', {"account_sid", "region", "edge"})
+    with pytest.raises(TransferConfigError, match=r"unknown extra 'account_sid'"):
+        check_extra("c", '{"account_sid": "AC"}')  # not a VoIPbin extra
+
+
+def test_hooks_refuse_unknown_extras_and_accept_their_own(make_twilio_hook: Any) -> None:
+    from airflow.sdk import Connection
+
+    from airflow_provider_transfers.hooks.voipbin import VoipbinHook
+    from tests.factories import ACCOUNT, twilio_connection
+
+    ok = twilio_connection()
+    ok.extra = json.dumps({"account_sid": ACCOUNT, "region": "au1", "edge": "sydney", "timeout": 3})
+    assert make_twilio_hook(ok).api.policy.timeout == 3.0
+    bad = twilio_connection()
+    bad.extra = json.dumps({"account_sid": ACCOUNT, "timout": 3})
+    with pytest.raises(TransferConfigError, match=r"unknown extra 'timout'; did you mean 'timeout'\?"):
+        make_twilio_hook(bad).get_conn()
+    broken = twilio_connection()
+    broken.extra = '{"account_sid": '
+    with pytest.raises(TransferConfigError, match=r"Connection '[^']+': extra is not valid JSON"):
+        make_twilio_hook(broken).get_conn()
+    voipbin = Connection(conn_id="vb", conn_type="voipbin", password="key", extra='{"regoin": "au1"}')
+    with pytest.raises(TransferConfigError, match=r"Connection 'vb': unknown extra 'regoin'"):
+        VoipbinHook(connection=voipbin).get_conn()
+    voipbin.extra = '{"max_connections": 2.5}'
+    with pytest.raises(TransferConfigError, match=r"Invalid max_connections: expected a whole number >= 1"):
+        VoipbinHook(connection=voipbin).get_conn()
 
 
 @pytest.mark.parametrize(
@@ -120,3 +189,13 @@ def test_client_side_rate_limit_paces_requests_per_bucket(make_twilio_hook: obje
             hook.get_transfer(KD, UO, UX)
         elapsed = time.monotonic() - started
     assert elapsed >= 0.19  # 4 waits of 50 ms after the first token
+
+
+def test_every_connection_form_field_is_an_accepted_extra() -> None:
+    from airflow_provider_transfers.hooks.twilio_flex import TwilioFlexHook
+    from airflow_provider_transfers.hooks.voipbin import VoipbinHook
+
+    for hook in (TwilioFlexHook, VoipbinHook):
+        fields = set(hook.connection_ui["conn-fields"])
+        assert fields <= {*HttpPolicy.FIELDS, *hook.extra_keys}, hook
+        assert check_extra("c", json.dumps(dict.fromkeys(fields)), hook.extra_keys)

@@ -392,7 +392,7 @@ def test_check_of_an_expired_transfer_is_not_found() -> None:
         ({"host": "https://user:pw@api.voipbin.net"}, "must not carry credentials"),
         ({"host": "https://api.voipbin.net/v1.0?accesskey=abc"}, "query string"),
         ({"host": "api.voipbin.net"}, "must be a base URL"),
-        ({"extra": json.dumps({"rate_limit": "fast"})}, "'rate_limit' must be a number"),
+        ({"extra": json.dumps({"rate_limit": "fast"})}, "Invalid rate_limit: expected a finite number"),
     ],
 )
 def test_connection_errors(over: dict[str, Any], match: str) -> None:

@@ -1,0 +1,153 @@
+"""Sharded reconciliation: K tasks each check one slice of the records; one merge restores input order.
+
+Shard ``i`` of ``K`` checks records ``i+1, i+1+K, i+1+2K, ...`` (1-based record numbers; interleaved
+rather than contiguous, so every shard gets the same mix of old and new records and no shard needs to
+know the input's length). A shard is an ordinary run over its own records: the same validation,
+checkpoint and resume, into its own report next to the final one (``report.shard-2-of-4.jsonl``),
+whose ``row`` cells count the shard's records (1, 2, 3 ...). :func:`merge_reports` maps them back
+(``row = (shard_row - 1) x K + i + 1``), merges the K reports in input order (streaming: one row per
+shard in memory) into the final report, atomically, and sums the summaries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_transfers.reconcile.checkpoint import Checkpoint
+from airflow_provider_transfers.reconcile.job import _ACTION_KEYS, RecordSource
+from airflow_provider_transfers.reconcile.records import RawRecord
+from airflow_provider_transfers.reconcile.report import Tally, read_report, row_text
+from airflow_provider_transfers.reconcile.storage import Location, detect_format, to_location
+
+SUMMARY_COUNTS = ("total", "in_sync", "drifted", "stale", "not_found", "error")
+
+
+class ShardError(ValueError):
+    """Shard arguments or shard reports that do not fit together (no retry can fix them)."""
+
+
+def check_shard(shard: Any, shards: Any) -> tuple[int, int]:
+    """``(shard, shards)`` as ints with ``0 <= shard < shards``; a message naming the argument otherwise."""
+    for name, value in (("shards", shards), ("shard", shard)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ShardError(f"{name} must be a whole number; got {value!r}")
+    if shards < 1:
+        raise ShardError(f"shards must be >= 1; got {shards}")
+    if not 0 <= shard < shards:
+        raise ShardError(f"shard must be in 0..{shards - 1} (shards={shards}); got {shard}")
+    return shard, shards
+
+
+class ShardReader:
+    """The records of one shard, renumbered 1, 2, 3 ... (file lines keep pointing into the input)."""
+
+    def __init__(self, reader: RecordSource, shard: int, shards: int) -> None:
+        self.reader = reader
+        self.shard, self.shards = check_shard(shard, shards)
+
+    @property
+    def whole(self) -> RecordSource:
+        """The whole input: a transfer repeated across shards is a duplicate too (checked in one shard)."""
+        return self.reader
+
+    def shard_row(self, row: int) -> int | None:
+        """This shard's row number for input row ``row``; ``None`` when another shard holds it."""
+        return (row - 1) // self.shards + 1 if (row - 1) % self.shards == self.shard else None
+
+    def describe(self) -> str:
+        first = self.shard + 1
+        which = f"records {first}, {first + self.shards}, ..."
+        return f"{self.reader.describe()} (shard {self.shard} of {self.shards}: {which})"
+
+    def __iter__(self) -> Iterator[RawRecord]:
+        number = 0
+        for raw in self.reader:
+            if (raw.number - 1) % self.shards == self.shard:
+                number += 1
+                yield RawRecord(number, raw.data, raw.line, raw.parse_error)
+
+
+def global_row(shard_row: int, shard: int, shards: int) -> int:
+    return (shard_row - 1) * shards + shard + 1
+
+
+def shard_output(output: Location, shard: int, shards: int) -> Location:
+    """Where shard ``shard`` writes: ``report.jsonl`` -> ``report.shard-1-of-4.jsonl`` (same folder)."""
+    if shards == 1:
+        return output
+    suffix = "".join(Path(output.name).suffixes[-1:])
+    stem = output.name[: len(output.name) - len(suffix)] if suffix else output.name
+    return output.with_name(f"{stem}.shard-{shard}-of-{shards}{suffix}")
+
+
+def _shard_rows(location: Location, shard: int, shards: int) -> Iterator[tuple[int, dict[str, Any]]]:
+    fmt = detect_format(location, None, what="shard report")
+    for row in read_report(location, fmt):
+        row["row"] = global_row(row["row"], shard, shards)
+        yield row["row"], row
+
+
+def _shard_list(results: Iterable[Mapping[str, Any]]) -> tuple[int, list[Mapping[str, Any]]]:
+    found = list(results)
+    if not found:
+        raise ShardError("no shard results to merge")
+    for r in found:
+        if not isinstance(r, Mapping) or not {"report", "shard", "shards"} <= set(r):
+            raise ShardError(
+                "each shard result must be the summary a sharded TransferReconciliationOperator returns "
+                f"(with 'report', 'shard', 'shards'); got {r!r}"
+            )
+    counts = {r["shards"] for r in found}
+    if len(counts) != 1:
+        raise ShardError(f"shard results disagree on the number of shards: {sorted(counts)}")
+    shards = counts.pop()
+    have = sorted(r["shard"] for r in found)
+    if have != list(range(shards)):
+        raise ShardError(f"expected the reports of shards 0..{shards - 1} once each; got shards {have}")
+    return shards, sorted(found, key=lambda r: r["shard"])
+
+
+def merge_reports(
+    results: Iterable[Mapping[str, Any]], output: Location, report_format: str | None = None
+) -> dict[str, Any]:
+    """Merge the shards' reports (their summaries, as XCom holds them) into ``output``; return the summary.
+
+    The summary has the keys a single run returns; ``resumed`` is the sum of the shards' ``resumed``.
+    """
+    shards, ordered = _shard_list(results)
+    fmt = detect_format(output, report_format, what="report")
+    locations = [to_location(r["report"]) for r in ordered]
+    digest = hashlib.sha256("|".join(str(x) for x in locations).encode()).hexdigest()
+    checkpoint = Checkpoint(output, fmt, f"merge:{digest}")
+    checkpoint.start()
+    tally = Tally()
+    streams = [_shard_rows(loc, i, shards) for i, loc in enumerate(locations)]
+    try:
+        with checkpoint.append() as fh:
+            for number, row in heapq.merge(*streams, key=lambda item: item[0]):
+                if number != tally.rows + 1:
+                    raise ShardError(
+                        f"the shard reports do not add up to one report: row {tally.rows + 1} is missing "
+                        f"(next is {number}); are they all from the same input and run?"
+                    )
+                fh.write(row_text(row, fmt))
+                tally.add(row["class"], row["action"])
+    except BaseException:
+        checkpoint.discard()
+        raise
+    expected = sum(int(r.get("total", 0)) for r in ordered)
+    if tally.rows != expected:
+        checkpoint.discard()
+        raise ShardError(f"the shard reports hold {tally.rows} rows but their summaries say {expected}")
+    checkpoint.commit()
+    modes = {str((r.get("actions") or {}).get("mode", "off")) for r in ordered}
+    return {
+        **tally.counts(),
+        "report": str(output),
+        "actions": {"mode": modes.pop() if len(modes) == 1 else "mixed", **{k: tally.actions[k] for k in _ACTION_KEYS}},
+        "resumed": sum(int(r.get("resumed", 0)) for r in ordered),
+    }
