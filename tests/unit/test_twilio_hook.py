@@ -368,7 +368,7 @@ def test_policy_from_extra_and_hook_arguments() -> None:
     hook = TwilioFlexHook(connection=conn, policy={"max_attempts": 2})
     policy = hook.api.policy
     assert (policy.timeout, policy.rate_limit, policy.max_attempts) == (7.0, 5.0, 2)
-    with pytest.raises(TransferConfigError, match="unknown policy option .retries."):
+    with pytest.raises(TransferConfigError, match="unknown policy option 'retries'"):
         TwilioFlexHook(connection=conn, policy={"retries": 3})
 
 
