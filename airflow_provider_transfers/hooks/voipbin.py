@@ -343,44 +343,32 @@ class VoipbinHook(TransferHook):
         return self._parse(VoipbinTransfer, data, "transfer")
 
     def get_call(self, call_id: str) -> VoipbinCall:
-        path = f"/calls/{validate_uuid(call_id, 'call_id')}"
-        return self._parse(VoipbinCall, self.api.request("GET", path, bucket=BUCKET), "call")
+        return self._send(VoipbinCall, "GET", f"/calls/{validate_uuid(call_id, 'call_id')}")
 
     async def aget_call(self, call_id: str) -> VoipbinCall:
-        path = f"/calls/{validate_uuid(call_id, 'call_id')}"
-        api = await self.aget_conn()
-        return self._parse(VoipbinCall, await api.arequest("GET", path, bucket=BUCKET), "call")
+        return await self._asend(VoipbinCall, "GET", f"/calls/{validate_uuid(call_id, 'call_id')}")
 
     def get_groupcall(self, groupcall_id: str) -> VoipbinGroupcall:
-        path = f"/groupcalls/{validate_uuid(groupcall_id, 'groupcall_id')}"
-        return self._parse(VoipbinGroupcall, self.api.request("GET", path, bucket=BUCKET), "groupcall")
+        return self._send(VoipbinGroupcall, "GET", f"/groupcalls/{validate_uuid(groupcall_id, 'groupcall_id')}")
 
     async def aget_groupcall(self, groupcall_id: str) -> VoipbinGroupcall:
-        path = f"/groupcalls/{validate_uuid(groupcall_id, 'groupcall_id')}"
-        api = await self.aget_conn()
-        return self._parse(VoipbinGroupcall, await api.arequest("GET", path, bucket=BUCKET), "groupcall")
-
-    # Hanging up twice ends in the same state, so a hangup is retried like a read.
+        return await self._asend(VoipbinGroupcall, "GET", f"/groupcalls/{validate_uuid(groupcall_id, 'groupcall_id')}")
 
     def hangup_call(self, call_id: str) -> VoipbinCall:
         """``POST /calls/{id}/hangup``; for an attended transfer's transferer call this completes it."""
-        path = f"/calls/{validate_uuid(call_id, 'call_id')}/hangup"
-        return self._parse(VoipbinCall, self.api.request("POST", path, bucket=BUCKET), "call")
+        return self._send(VoipbinCall, "POST", f"/calls/{validate_uuid(call_id, 'call_id')}/hangup")
 
     async def ahangup_call(self, call_id: str) -> VoipbinCall:
-        path = f"/calls/{validate_uuid(call_id, 'call_id')}/hangup"
-        api = await self.aget_conn()
-        return self._parse(VoipbinCall, await api.arequest("POST", path, bucket=BUCKET), "call")
+        return await self._asend(VoipbinCall, "POST", f"/calls/{validate_uuid(call_id, 'call_id')}/hangup")
 
     def hangup_groupcall(self, groupcall_id: str) -> VoipbinGroupcall:
         """``POST /groupcalls/{id}/hangup``: stops ringing the transferees (cancels the transfer)."""
-        path = f"/groupcalls/{validate_uuid(groupcall_id, 'groupcall_id')}/hangup"
-        return self._parse(VoipbinGroupcall, self.api.request("POST", path, bucket=BUCKET), "groupcall")
+        return self._send(VoipbinGroupcall, "POST", f"/groupcalls/{validate_uuid(groupcall_id, 'groupcall_id')}/hangup")
 
     async def ahangup_groupcall(self, groupcall_id: str) -> VoipbinGroupcall:
-        path = f"/groupcalls/{validate_uuid(groupcall_id, 'groupcall_id')}/hangup"
-        api = await self.aget_conn()
-        return self._parse(VoipbinGroupcall, await api.arequest("POST", path, bucket=BUCKET), "groupcall")
+        return await self._asend(
+            VoipbinGroupcall, "POST", f"/groupcalls/{validate_uuid(groupcall_id, 'groupcall_id')}/hangup"
+        )
 
     # ------------------------------------------------------------------ status protocol
 
@@ -423,21 +411,25 @@ class VoipbinHook(TransferHook):
         first. Read the other way round, an answer and a hang-up landing between the two reads would
         look like an abandoned (failed) transfer when it completed.
         """
-        call = self._read(VoipbinCall, f"/calls/{ref.transferer_call_id}") if needs_transferer_call(ref.type) else None
-        groupcall = self._read(VoipbinGroupcall, f"/groupcalls/{ref.groupcall_id}")
+        call = (
+            self._send(VoipbinCall, "GET", f"/calls/{ref.transferer_call_id}")
+            if needs_transferer_call(ref.type)
+            else None
+        )
+        groupcall = self._send(VoipbinGroupcall, "GET", f"/groupcalls/{ref.groupcall_id}")
         answer = None
         if needs_answer_call(ref.type, groupcall, call) and groupcall.answer_call_id is not None:
-            answer = self._read(VoipbinCall, f"/calls/{groupcall.answer_call_id}")
+            answer = self._send(VoipbinCall, "GET", f"/calls/{groupcall.answer_call_id}")
         return self._check(ref, groupcall, call, answer)
 
     async def acheck_ref(self, ref: VoipbinTransferRef) -> TransferCheck:
         call = None
         if needs_transferer_call(ref.type):
-            call = await self._aread(VoipbinCall, f"/calls/{ref.transferer_call_id}")
-        groupcall = await self._aread(VoipbinGroupcall, f"/groupcalls/{ref.groupcall_id}")
+            call = await self._asend(VoipbinCall, "GET", f"/calls/{ref.transferer_call_id}")
+        groupcall = await self._asend(VoipbinGroupcall, "GET", f"/groupcalls/{ref.groupcall_id}")
         answer = None
         if needs_answer_call(ref.type, groupcall, call) and groupcall.answer_call_id is not None:
-            answer = await self._aread(VoipbinCall, f"/calls/{groupcall.answer_call_id}")
+            answer = await self._asend(VoipbinCall, "GET", f"/calls/{groupcall.answer_call_id}")
         return self._check(ref, groupcall, call, answer)
 
     def check_cost(self, ref: VoipbinTransferRef) -> float:
@@ -445,13 +437,16 @@ class VoipbinHook(TransferHook):
         only once the agent hung up after an answer, is the exception that ends the wait)."""
         return 2.0 if needs_transferer_call(ref.type) else 1.0
 
-    def _read(self, model: type[M], path: str) -> M:
-        """GET a resource whose id is already validated (a reference's, or the server's own)."""
-        return self._parse(model, self.api.request("GET", path, bucket=BUCKET), _WHAT[model])
+    def _send(self, model: type[M], method: str, path: str) -> M:
+        """One call or groupcall request (ids in ``path`` already validated), its answer parsed as ``model``.
 
-    async def _aread(self, model: type[M], path: str) -> M:
+        Reads and hang-ups alike are retried: hanging up twice ends in the same state.
+        """
+        return self._parse(model, self.api.request(method, path, bucket=BUCKET), _WHAT[model])
+
+    async def _asend(self, model: type[M], method: str, path: str) -> M:
         api = await self.aget_conn()
-        return self._parse(model, await api.arequest("GET", path, bucket=BUCKET), _WHAT[model])
+        return self._parse(model, await api.arequest(method, path, bucket=BUCKET), _WHAT[model])
 
     # ------------------------------------------------------------------ stale transfers: cancel them
 
