@@ -125,21 +125,21 @@ class ApiClient:
 
     # ------------------------------------------------------------------ clients
 
-    def _limits(self) -> httpx.Limits:
+    def _client_options(self) -> dict[str, Any]:
+        """What the sync and the async client share."""
         n = self.policy.max_connections
-        return httpx.Limits(max_connections=n, max_keepalive_connections=n)
+        return {
+            "base_url": self.base_url,
+            "timeout": self.policy.timeout,
+            "headers": self._headers,
+            "auth": self._auth,
+            "limits": httpx.Limits(max_connections=n, max_keepalive_connections=n),
+        }
 
     @property
     def client(self) -> httpx.Client:
         if self._client is None:
-            self._client = httpx.Client(
-                base_url=self.base_url,
-                timeout=self.policy.timeout,
-                headers=self._headers,
-                auth=self._auth,
-                limits=self._limits(),
-                transport=self._transport,
-            )
+            self._client = httpx.Client(**self._client_options(), transport=self._transport)
         return self._client
 
     @property
@@ -147,14 +147,7 @@ class ApiClient:
         """The async client of the running event loop (a new loop gets a new client)."""
         loop = asyncio.get_running_loop()
         if self._aclient is None or self._aloop is not loop:
-            self._aclient = httpx.AsyncClient(
-                base_url=self.base_url,
-                timeout=self.policy.timeout,
-                headers=self._headers,
-                auth=self._auth,
-                limits=self._limits(),
-                transport=self._async_transport,
-            )
+            self._aclient = httpx.AsyncClient(**self._client_options(), transport=self._async_transport)
             self._aloop = loop
         return self._aclient
 
