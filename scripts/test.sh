@@ -14,7 +14,7 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
     echo "==> apt-get install chromium chromium-driver (for the e2e browser test)"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq > /dev/null
-    apt-get install -y -qq --no-install-recommends chromium chromium-driver > /dev/null
+    apt-get install -y -qq chromium chromium-driver > /dev/null
   else
     echo "==> chromium/chromium-driver missing and not root: the e2e browser test will be skipped"
   fi
