@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -110,7 +111,8 @@ def main() -> int:
         env = _airflow_env(sandbox.environ())
         runs = _plan(sandbox)
         for run in runs:
-            print(f"==> airflow dags test {run.dag_id} {json.dumps(run.conf)[:100]}", flush=True)
+            # The whole command, conf included: copy it to rerun one DAG by hand (with the demo's env).
+            print(f"==> airflow dags test {run.dag_id} --conf {shlex.quote(json.dumps(run.conf))}", flush=True)
             t0 = time.monotonic()
             run.label = run.label or run.dag_id
             args = ["dags", "test", run.dag_id, "--conf", json.dumps(run.conf)]

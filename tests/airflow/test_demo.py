@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -28,3 +30,13 @@ def test_demo_runs_every_example_dag_successfully(tmp_path: Path) -> None:
         assert f"  {dag_id}" in out, f"the demo does not run {dag_id}"
     assert "200 records: in_sync 190, drifted 10" in out
     assert (tmp_path / "out" / "reports" / "twilio_flex.jsonl").read_text().count("\n") == 200
+    # Each DAG's command is printed whole (conf included), so a run can be repeated by hand.
+    commands = [
+        shlex.split(line[len("==> ") :]) for line in out.splitlines() if line.startswith("==> airflow dags test")
+    ]
+    confs = {cmd[3]: json.loads(cmd[5]) for cmd in commands if cmd[4] == "--conf"}
+    assert set(confs) == set(examples), commands
+    assert confs["reconcile_voipbin"] == {
+        "records_path": str(tmp_path / "out" / "records" / "voipbin.jsonl"),
+        "report_path": str(tmp_path / "out" / "reports" / "voipbin.jsonl"),
+    }
