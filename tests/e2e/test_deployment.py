@@ -21,6 +21,7 @@ DEMO_LABELS = [
     "twilio_flex_transfer",
     "voipbin_transfer",
     "reconcile_twilio_flex",
+    "reconcile_sharded",
     "reconcile_voipbin",
     "audit_transfers (twilio_flex)",
     "audit_transfers (voipbin)",
