@@ -18,7 +18,7 @@ PASS/FAIL (exit 1 on a FAIL): adaptive goodput >= 0.85 and 429 <= 5 %; shared >=
 0 lost / misclassified / error rows in both. ``static`` is shown for comparison.
 
     python benchmarks/shared_limit.py            # full: 4 x 2,000 records (about 25 minutes: 400 s per mode at 20/s)
-    python benchmarks/shared_limit.py --quick    # 4 x 300 records (about 4 minutes)
+    python benchmarks/shared_limit.py --quick    # 4 x 300 records (about 5 minutes)
 """
 
 from __future__ import annotations

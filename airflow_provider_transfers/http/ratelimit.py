@@ -29,6 +29,10 @@ INCREASE_PER_S = 0.01
 """Additive increase: while requests succeed the rate grows by this share of the limit per second."""
 MIN_SHARE = 0.02
 """The adaptive rate never drops below this share of the limit (nor below 0.1 requests/s)."""
+QUIET_S = 30.0
+"""A decrease that follows none in this many seconds is an isolated 429 (a stray burst edge, not sharing)."""
+RECOVER_PER_S = 0.5
+"""After an isolated decrease the rate closes this share of its gap to the rate before it, per second."""
 MIN_ANSWERS = 8
 """The refused share since the last decrease steers the decrease only once this many answers came back."""
 COOLDOWN_S = 0.5
@@ -72,6 +76,7 @@ class TokenBucket:
         self._tokens = float(burst)
         self._last = clock()
         self._last_decrease = -float("inf")
+        self._recover_to = 0.0  # after an isolated decrease: the rate to return to quickly
         self._ok_since = 0  # answers since the last decrease: the share the platform refused
         self._throttled_since = 0
         self._lock = threading.Lock()
@@ -113,9 +118,10 @@ class TokenBucket:
                 return
             self._ok_since += 1
             if self.current_rate < self.rate:
-                # + INCREASE_PER_S x limit per second: successes arrive at the current rate.
-                step = INCREASE_PER_S * self.rate / self.current_rate
-                self.current_rate = min(self.rate, self.current_rate + step)
+                # + INCREASE_PER_S x limit per second (successes arrive at the current rate); faster
+                # back to where an isolated 429 found it.
+                per_s = max(INCREASE_PER_S * self.rate, (self._recover_to - self.current_rate) * RECOVER_PER_S)
+                self.current_rate = min(self.rate, self.current_rate + per_s / self.current_rate)
 
     def _decrease(self, now: float, retry_after: float | None, concurrent: int | None) -> None:
         if now - self._last_decrease >= COOLDOWN_S:
@@ -128,6 +134,8 @@ class TokenBucket:
             if concurrent and concurrent > 1:
                 # Twilio says how many requests the whole account has in flight: go straight to our share.
                 factor = min(factor, max(1, self.in_flight) / concurrent)
+            isolated = now - self._last_decrease > QUIET_S
+            self._recover_to = self.current_rate if isolated else 0.0
             self.current_rate = max(self.min_rate, self.current_rate * factor)
             self._tokens = min(self._tokens, self.current_burst)
             self._last_decrease = now

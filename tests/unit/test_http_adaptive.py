@@ -40,6 +40,8 @@ def test_successes_raise_the_rate_additively_up_to_the_limit_never_above() -> No
     clock = FakeClock()
     bucket = TokenBucket(rate=10, burst=10, clock=clock, adaptive=True)
     bucket.feedback(throttled=True)
+    clock.now += ratelimit.COOLDOWN_S
+    bucket.feedback(throttled=True)  # a second 429 soon after the first: sharing, additive increase
     low = bucket.current_rate
     for _ in range(int(low)):  # one second of successes at the current rate
         bucket.feedback(throttled=False)
@@ -87,7 +89,8 @@ def test_the_client_reports_429s_to_its_bucket(make_twilio_hook: Any, adaptive: 
         hook.get_transfer(KD, UO, UX)
     assert isinstance(hook.api.limiter, RateLimiter)
     bucket = hook.api.limiter.local_bucket("fetch")
-    expected = 20 * ratelimit.DECREASE + ratelimit.INCREASE_PER_S * 20 / (20 * ratelimit.DECREASE)
+    low = 20 * ratelimit.DECREASE  # an isolated 429: the first success closes part of the gap at once
+    expected = low + max(ratelimit.INCREASE_PER_S * 20, (20 - low) * ratelimit.RECOVER_PER_S) / low
     assert bucket.current_rate == (pytest.approx(expected) if adaptive else 20)
     assert bucket.in_flight == 0
 
@@ -110,9 +113,26 @@ def test_a_mostly_refused_rate_drops_to_the_admitted_share_at_once() -> None:
     assert bucket.current_rate == pytest.approx(14.0)
     for _ in range(3):
         bucket.feedback(throttled=False)
+    low = bucket.current_rate
     for _ in range(9):  # during the cooldown: counted, no decrease
         bucket.feedback(throttled=True)
     assert bucket.decreases == 1
     clock.now += ratelimit.COOLDOWN_S
     bucket.feedback(throttled=True)  # 10 of 13 answers refused since the last decrease
-    assert bucket.current_rate == pytest.approx(14.0 * max(0.1, 3 / 13), rel=0.02)
+    assert bucket.current_rate == pytest.approx(low * max(0.1, 3 / 13), rel=0.02)
+
+
+def test_an_isolated_429_is_recovered_from_quickly_repeated_ones_slowly() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate=100, burst=100, clock=clock, adaptive=True)
+    bucket.feedback(throttled=True)  # a stray 429 (the first in a long while)
+    assert bucket.current_rate == pytest.approx(70.0)
+    for _ in range(70 * 3):  # about three seconds of successes
+        bucket.feedback(throttled=False)
+    assert bucket.current_rate > 90
+    clock.now += 1.0
+    bucket.feedback(throttled=True)  # another one soon after: sharing the account, probe slowly
+    low = bucket.current_rate
+    for _ in range(int(low) * 3):
+        bucket.feedback(throttled=False)
+    assert bucket.current_rate < low + 4 * ratelimit.INCREASE_PER_S * 100
