@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -66,9 +68,22 @@ def test_list_with_one_failure_fails_naming_it(
 
 
 def test_reschedule_mode_reaches_success(sandbox: Any, run_dag: Callable[..., DagRunResult]) -> None:
-    [transfer] = sandbox.control.seed("twilio_flex", outcome="completed", delay_s=1.5)
+    # The transfer stays active until the sensor has poked once, then completes: the rescheduled poke must
+    # see it. (A fixed delay raced the seconds it takes to parse the dags folder and start the task.)
+    [transfer] = sandbox.control.seed("twilio_flex", outcome="completed", delay_s=3600)
 
+    def complete_after_first_poke() -> None:
+        deadline = time.monotonic() + 120
+        while sandbox.control.stats()["platforms"].get("twilio_flex", {}).get("total", 0) < 1:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.1)
+        sandbox.control.set_outcome(transfer["sid"], "completed")
+
+    completer = threading.Thread(target=complete_after_first_poke, daemon=True)
+    completer.start()
     result = run_dag("sensor_reschedule", conf={"conn_id": TWILIO, "transfer": transfer})
+    completer.join(timeout=10)
 
     assert result.state == "success"
     assert result.xcom("wait")["status"] == "completed"
