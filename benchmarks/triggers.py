@@ -14,6 +14,26 @@ waves over ``--spread`` seconds. Measured:
 Rate limits: the sandbox's platform limits and the hooks' client-side limiter are both switched off
 (the real platforms allow 20 req/s per endpoint on Twilio and 16.7 req/s on VoIPbin, under which one
 poll of 1,000 transfers takes about a minute by design). Run: ``python -m benchmarks.triggers``.
+
+``--limits on``: the same waits under the limits. 1,000 Twilio Flex transfers (one trigger each, poll
+interval 10 s) finishing in 50 waves over 5..155 s, against the sandbox with its real Twilio limit
+(20 req/s per account and endpoint, burst 20; 50 ms latency) and the hook's default policy (rate_limit
+20, adaptive). Three scenarios: ``one`` -- one triggerer process, one event loop; ``adaptive`` -- two
+triggerer processes (child processes) with 500 waits each on the same account, each adapting on its
+own; ``redis`` -- the same two with the connection extra ``rate_limit_backend`` naming a throw-away
+``redis-server`` on a free loopback port. Measured, over all processes:
+
+* requests answered 429, counted server-side (target: 0 with one process; <= 5 % adaptive, <= 1 % Redis);
+* the gaps between two checks of one transfer (the hook's check is wrapped to record when each starts),
+  against ``max(N / 20, poll_interval)``, N = waits still active when the gap began (target <= 1.1);
+* lag from completion to event against ``1.1 x N / 20 + poll_interval`` (N at completion; target <= 1);
+* peak RSS growth per process (target <= 150 MB).
+
+Two processes adapting separately run below the account's rate after each 429: their gap and lag are
+shown, not judged. Runs take about 3 minutes per scenario (``--quick``: 200 waits over 45 s)::
+
+    python -m benchmarks.triggers --limits on                       # one, adaptive, redis
+    python -m benchmarks.triggers --limits on --quick --scenarios one
 """
 
 from __future__ import annotations
@@ -370,7 +390,8 @@ def run_scenario(
             ]
             if procs:
                 for i, spec in enumerate(specs):
-                    (folder / f"spec-{i}.json").write_text(json.dumps(spec))
+                    (folder / f"spec-{i}.tmp").write_text(json.dumps(spec))
+                    (folder / f"spec-{i}.tmp").rename(folder / f"spec-{i}.json")  # whole, never half-written
                 for proc in procs:
                     if proc.wait() != 0:
                         raise RuntimeError(f"a triggerer process failed with exit code {proc.returncode}")
