@@ -96,7 +96,9 @@ class TransferStatusSensor(BaseSensorOperator):
         )
         check_if_literal(conn_id, validator(ConnId, "conn_id"))
         policy = validate(Policy, policy, "policy")
-        super().__init__(poke_interval=args.poll_interval, timeout=args.timeout, **kwargs)
+        if args.timeout is not None:  # else the sensor default ([sensors] default_timeout); 3.2 refuses None
+            kwargs["timeout"] = args.timeout
+        super().__init__(poke_interval=args.poll_interval, **kwargs)
         self.wait_args = args.model_copy(update={"timeout": self.timeout})
         self.conn_id = conn_id
         self.transfer = transfer
