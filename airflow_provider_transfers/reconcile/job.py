@@ -46,6 +46,15 @@ class RecordSource(Protocol):
 
     def describe(self) -> str: ...
 
+    @property
+    def whole(self) -> RecordSource:
+        """The whole input these records come from (itself, unless this is one shard of it)."""
+        ...
+
+    def shard_row(self, row: int) -> int | None:
+        """This source's row number for input row ``row``; ``None`` when it holds no such row."""
+        ...
+
 
 class ReconciliationStoppedError(TransferProviderError):
     """The platform refused the connection's credentials: no later row can succeed, so the run stops.
@@ -179,9 +188,8 @@ def _validate_all(
         first = first_row.setdefault(rec.transfer_id.lower(), raw.number)
         if first != raw.number:
             duplicates[raw.number] = first
-    whole = getattr(reader, "whole", None)
-    if whole is not None:  # a shard: repeats are found over the whole input, first rows are input rows
-        duplicates = _shard_duplicates(hook, whole, reader.shard_row)  # type: ignore[attr-defined]
+    if reader.whole is not reader:  # a shard: repeats are found over the whole input, first rows are input rows
+        duplicates = _shard_duplicates(hook, reader.whole, reader.shard_row)
     if count and options.on_invalid == "fail":
         raise InvalidRecordsError(reader.describe(), errors, count)
     if count:

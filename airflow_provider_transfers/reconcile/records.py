@@ -70,6 +70,13 @@ class RecordReader:
     def describe(self) -> str:
         return str(self._location) if self._location is not None else "the records list"
 
+    @property
+    def whole(self) -> RecordReader:
+        return self
+
+    def shard_row(self, row: int) -> int | None:
+        return row
+
     def __iter__(self) -> Iterator[RawRecord]:
         if self._items is not None:
             return (RawRecord(i, item) for i, item in enumerate(self._items, start=1))
