@@ -13,6 +13,13 @@ so N processes put N pollers on Redis, not N x concurrency. Each grant also take
 local adaptive bucket (the layers below), which only binds if someone outside the shared budget makes
 the platform answer 429.
 
+Waits in several triggerers share the account too: ``SharedBucket.atally`` keeps a tally of each
+process's poll demand (its waits' requests per round of checks, and those queued for a turn now) in a
+Redis hash next to the window, each entry stamped with an expiry ``SHARE_TTL_S`` ahead so a process
+that died stops counting, and answers the sums. The triggerer's ``PollBudget`` paces its checks at its
+queued share of the rate (``waiting/budget.py``), so the account's waits are served about round-robin
+whichever process holds them, and the task log states the interval from the whole account's demand.
+
 Redis unreachable (or failing): a warning, and the local bucket alone for ``RETRY_REDIS_S`` seconds,
 then Redis again. A task never fails because of the rate-limit backend.
 """
@@ -26,6 +33,7 @@ import math
 import random
 import threading
 import time
+import uuid
 import weakref
 from typing import Any
 
@@ -38,6 +46,8 @@ RETRY_REDIS_S = 30.0
 """After a Redis failure, how long the local bucket serves alone before Redis is tried again."""
 SOCKET_TIMEOUT_S = 1.0
 KEY_PREFIX = "airflow-provider-transfers"
+SHARE_TTL_S = 15.0
+"""A process's published demand counts this long after its last update (it updates about every second)."""
 
 
 def window_for(rate: float, burst: int) -> tuple[int, int]:
@@ -69,6 +79,7 @@ class _Backend:
         self.display = redact_url(url)
         self._sync: Any = None
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
         self._down_until = 0.0
         self._warned_at = -math.inf
@@ -103,6 +114,16 @@ class _Backend:
             found = self._async[loop] = MovingWindowRateLimiter(storage)
         return found
 
+    def async_client(self) -> Any:
+        """A plain redis-py asyncio client for this loop (the demand tally is no rate-limit algorithm)."""
+        loop = asyncio.get_running_loop()
+        found = self._clients.get(loop)
+        if found is None:
+            from redis.asyncio import Redis
+
+            found = self._clients[loop] = Redis.from_url(self.url, **self._options())
+        return found
+
     def available(self) -> bool:
         return time.monotonic() >= self._down_until
 
@@ -135,6 +156,8 @@ class SharedBucket:
         self._alocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
         self.grants = 0
         self.fallbacks = 0
+        self._member = uuid.uuid4().hex
+        self._demand_key = f"{KEY_PREFIX}:demand:{key}"
 
     @property
     def in_flight(self) -> int:
@@ -199,6 +222,49 @@ class SharedBucket:
             except (StorageError, OSError) as exc:
                 self._backend.failed(exc)
                 self.fallbacks += 1
+
+    async def atally(self, members: float, queued: float) -> list[tuple[float, float]]:
+        """Publish this process's poll demand on the key; answer every other live process's.
+
+        ``members``: requests per round of checks of its waits; ``queued``: of the checks queued for a
+        turn now (``waiting.budget.Demand``). With Redis unavailable, none (this process is alone then).
+        """
+        if not self._backend.available():
+            return []
+        from redis.exceptions import RedisError
+
+        now = time.time()
+        try:
+            client = self._backend.async_client()
+            async with client.pipeline(transaction=True) as pipe:
+                pipe.hset(self._demand_key, self._member, f"{members:.6g} {queued:.6g} {now + SHARE_TTL_S:.3f}")
+                pipe.expire(self._demand_key, math.ceil(SHARE_TTL_S * 2))
+                pipe.hgetall(self._demand_key)
+                *_, entries = await pipe.execute()
+            others, expired = _live_demands(entries, now, self._member.encode())
+            if expired:
+                await client.hdel(self._demand_key, *expired)
+        except (RedisError, OSError) as exc:
+            self._backend.failed(exc)
+            return []
+        return others
+
+
+def _live_demands(entries: dict[bytes, bytes], now: float, own: bytes) -> tuple[list[tuple[float, float]], list[bytes]]:
+    """The (members, queued) of the live entries but ``own``, and the fields of expired or unreadable ones."""
+    live: list[tuple[float, float]] = []
+    expired: list[bytes] = []
+    for field, value in entries.items():
+        try:
+            members, queued, until = (float(part) for part in value.split())
+        except ValueError:
+            expired.append(field)
+            continue
+        if until < now or not (math.isfinite(members) and math.isfinite(queued)):
+            expired.append(field)
+        elif field != own:
+            live.append((max(0.0, members), max(0.0, queued)))
+    return live, expired
 
 
 class SharedRateLimiter(RateLimiter):

@@ -27,7 +27,8 @@ from typing import Any
 from airflow_provider_transfers.hooks.base import TransferHook
 from airflow_provider_transfers.hooks.registry import aget_transfer_hook
 from airflow_provider_transfers.http.ratelimit import RateLimiter
-from airflow_provider_transfers.waiting.budget import PollBudget
+from airflow_provider_transfers.http.shared import SharedBucket
+from airflow_provider_transfers.waiting.budget import Demand, PollBudget, Tally
 
 _PoolKey = tuple[str, str]
 MAX_CHECKS_IN_FLIGHT = 10
@@ -50,6 +51,19 @@ def _check_rate(limiter: RateLimiter | None, bucket: str) -> Callable[[], float 
     if limiter is None:
         return lambda: None
     return lambda: limiter.local_bucket(bucket).current_rate
+
+
+def _check_tally(limiter: RateLimiter | None, bucket: str) -> Tally | None:
+    """With a shared limit (Redis), the tally of every process's poll demand on the account; else none."""
+    found = limiter.bucket(bucket) if limiter is not None else None
+    if not isinstance(found, SharedBucket):
+        return None
+    shared = found
+
+    async def tally(own: Demand) -> list[Demand]:
+        return [Demand(members, queued) for members, queued in await shared.atally(own.members, own.queued)]
+
+    return tally
 
 
 class HookPool:
@@ -82,7 +96,9 @@ class HookPool:
                 hook = await aget_transfer_hook(conn_id, policy=dict(policy or {}))
                 api = await hook.aget_conn()
                 in_flight = min(api.policy.max_connections, self.max_in_flight)
-                budget = PollBudget(_check_rate(api.limiter, hook.check_bucket))
+                budget = PollBudget(
+                    _check_rate(api.limiter, hook.check_bucket), tally=_check_tally(api.limiter, hook.check_bucket)
+                )
                 entry = SharedHook(hook, asyncio.Semaphore(in_flight), time.monotonic(), budget)
                 entries[key] = entry
             entry.leases += 1
@@ -93,7 +109,10 @@ class HookPool:
             if entry.leases == 0:
                 if not entry.retired and self._entries.get(loop, {}).get(key) is entry:
                     del self._entries[loop][key]
-                await entry.hook.aclose()
+                try:
+                    await entry.budget.aclose()
+                finally:
+                    await entry.hook.aclose()
 
     def active(self) -> int:
         """Hooks currently leased in the running loop (for tests and benchmarks)."""

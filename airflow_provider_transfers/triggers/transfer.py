@@ -189,7 +189,7 @@ class TransferStatusTrigger(BaseTrigger):
             self.log.info(
                 "Connection %r: %.0f request(s) per round of checks share its rate budget, so each transfer is "
                 "checked about every %.1f s (poll_interval %.1f s), round-robin, oldest check first",
-                self.conn_id, budget.demand, effective, self.args.poll_interval,
+                self.conn_id, budget.account_demand, effective, self.args.poll_interval,
             )  # fmt: skip
 
     def _error(self, wait: TransferWait, message: str, *, fatal: bool) -> WaitEvent:

@@ -163,3 +163,35 @@ def test_backend_is_validated_and_shown_without_password() -> None:
     with pytest.raises(TransferConfigError, match="rate_limit_backend: expected a Redis URL"):
         HttpPolicy().merged({"rate_limit_backend": "memcached://x"}, origin="extra")
     assert json.loads(json.dumps(HttpPolicy(rate_limit_backend="rediss://h:1/2").model_dump()))["rate_limit_backend"]
+
+
+async def test_each_process_sees_the_others_poll_demand_and_the_dead_drop_out(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two limiters on one account (as two triggerers build them) publish and read each other's demand."""
+    first = SharedRateLimiter(20, 20, url=redis_url, scope="twilio|acct").bucket("fetch")
+    second = SharedRateLimiter(20, 20, url=redis_url, scope="twilio|acct").bucket("fetch")
+    elsewhere = SharedRateLimiter(20, 20, url=redis_url, scope="twilio|other").bucket("fetch")
+    assert await first.atally(300, 12) == []  # alone so far
+    assert await elsewhere.atally(7, 7) == []  # another account: another tally
+    assert await second.atally(200, 0) == [(300.0, 12.0)]
+    assert await first.atally(290, 5) == [(200.0, 0.0)]
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    key = f"{shared.KEY_PREFIX}:demand:{first.key}"
+    assert client.hlen(key) == 2 and 0 < client.ttl(key) <= 2 * shared.SHARE_TTL_S  # the hash ends if all stop
+    stamp = client.hget(key, second._member).split()
+    client.hset(key, second._member, b" ".join([*stamp[:2], b"%.3f" % (time.time() - 1)]))  # second died
+    assert await first.atally(290, 5) == []  # its last word expired: dropped, not counted
+    assert client.hkeys(key) == [first._member.encode()]
+    assert b"twilio|acct" not in key.encode()  # the account is hashed here too
+
+
+async def test_the_tally_without_redis_is_alone_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    bucket = SharedRateLimiter(20, 20, url=dead, scope="s").bucket("fetch")
+    with caplog.at_level(logging.WARNING):
+        assert await bucket.atally(10, 3) == []
+        assert await bucket.atally(10, 3) == []
+    assert sum("unreachable" in r.getMessage() for r in caplog.records) == 1

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import pytest
 
-from airflow_provider_transfers.waiting.budget import PollBudget
+from airflow_provider_transfers.waiting.budget import SHARED_BURST, Demand, PollBudget, Tally
 
 
 class VirtualTime:
@@ -109,3 +109,108 @@ def test_effective_interval_is_set_by_the_budget_when_demand_exceeds_it() -> Non
     assert PollBudget(lambda: rate).effective_interval(10.0) == 10.0
     budget.join("attended", cost=2)
     assert budget.demand == 1002
+
+
+# ---------------------------------------------------------------------------- several processes, one account
+
+
+class Board:
+    """What Redis keeps for ``http/shared.py``: each process's last published demand."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, Demand] = {}
+        self.calls = 0
+
+    def tally_for(self, name: str) -> Tally:
+        async def tally(own: Demand) -> list[Demand]:
+            self.calls += 1
+            self.entries[name] = own
+            return [d for n, d in self.entries.items() if n != name]
+
+        return tally
+
+
+class SharedLimit:
+    """The account's limit every process draws from after its turn (what the Redis window enforces)."""
+
+    def __init__(self, vt: VirtualTime, rate: float) -> None:
+        self.vt, self.rate, self.next_free, self.grants = vt, rate, 0.0, 0
+
+    async def acquire(self) -> None:
+        at = max(self.vt.now, self.next_free)
+        self.next_free = at + 1 / self.rate
+        self.grants += 1
+        if at > self.vt.now:
+            await self.vt.sleep(at - self.vt.now)
+
+
+async def _process(budget: PollBudget, limit: SharedLimit, vt: VirtualTime, name: str, n: int, log: list) -> None:
+    async def wait(i: int) -> None:
+        budget.join((name, i))
+        last = -1e9
+        for _ in range(8):
+            await budget.turn(last)
+            await limit.acquire()
+            last = vt.now
+            log.append((f"{name}{i}", vt.now, budget.share))
+
+    await asyncio.gather(*(wait(i) for i in range(n)))
+
+
+async def test_processes_sharing_a_limit_check_every_wait_at_the_accounts_pace() -> None:
+    """30 waits in one process, 10 in another, one limit of 4/s: every wait about every 40/4 s."""
+    vt, board = VirtualTime(), Board()
+    limit = SharedLimit(vt, 4.0)
+    log: list = []
+    budgets = {
+        name: PollBudget(lambda: 4.0, tally=board.tally_for(name), clock=vt.clock, sleep=vt.sleep)
+        for name in ("a", "b")
+    }
+    await asyncio.gather(
+        _process(budgets["a"], limit, vt, "a", 30, log), _process(budgets["b"], limit, vt, "b", 10, log)
+    )
+    gaps = _gaps([(name, t) for name, t, _ in log])
+    steady = [g for gs in gaps.values() for g in gs[2:]]  # after the first rounds settle
+    assert max(steady) <= 1.1 * 40 / 4.0, max(steady)
+    shares = sorted(share for name, t, share in log if name.startswith("a") and 20 < t < 60)
+    assert shares[len(shares) // 2] == pytest.approx(0.75, abs=0.05)  # 30 of the account's 40 waits
+    assert budgets["a"].account_demand == pytest.approx(budgets["b"].account_demand)
+
+
+async def test_without_the_tally_the_smaller_process_takes_more_than_its_share() -> None:
+    """The same two processes pacing alone: the 10 waits are checked far more often than the 30."""
+    vt = VirtualTime()
+    limit = SharedLimit(vt, 4.0)
+    log: list = []
+    budgets = [PollBudget(lambda: 4.0, clock=vt.clock, sleep=vt.sleep) for _ in range(2)]
+    await asyncio.gather(_process(budgets[0], limit, vt, "a", 30, log), _process(budgets[1], limit, vt, "b", 10, log))
+    gaps = _gaps([(name, t) for name, t, _ in log])
+    a = max(max(g[2:]) for name, g in gaps.items() if name.startswith("a"))
+    b = max(max(g[2:]) for name, g in gaps.items() if name.startswith("b"))
+    assert a >= 1.15 * 40 / 4.0 and b <= 0.6 * 40 / 4.0, (a, b)
+
+
+async def test_an_idle_process_leaves_the_whole_rate_to_the_busy_one() -> None:
+    vt, board = VirtualTime(), Board()
+    board.entries["idle"] = Demand(members=500, queued=0)  # many waits, none due now
+    budget = PollBudget(lambda: 10.0, tally=board.tally_for("busy"), clock=vt.clock, sleep=vt.sleep)
+    budget.join("w", cost=1)
+    for _ in range(21):
+        await budget.turn(vt.now)
+    assert budget.share == 1.0
+    assert vt.now == pytest.approx((21 - SHARED_BURST) / 10.0)  # the whole 10/s
+    assert budget.effective_interval(1.0) == pytest.approx(501 / 10.0)  # the account's demand, stated
+
+
+async def test_a_busy_peer_halves_the_pace_and_the_drained_queue_is_published() -> None:
+    vt, board = VirtualTime(), Board()
+    board.entries["peer"] = Demand(members=1, queued=1)
+    budget = PollBudget(lambda: 10.0, tally=board.tally_for("me"), clock=vt.clock, sleep=vt.sleep)
+    budget.join("w")
+    await asyncio.gather(*(budget.turn(0.0) for _ in range(21)))
+    assert budget.share == pytest.approx(0.5)
+    # the turns in hand at once, the rest at half of 10/s
+    assert vt.now == pytest.approx((21 - SHARED_BURST) / (10.0 * 0.5))
+    assert board.entries["me"].queued == 0  # said when the queue drained, so the peer takes it all
+    await budget.aclose()
+    assert board.entries["me"] == Demand()
