@@ -22,7 +22,8 @@ interval 10 s) finishing in 50 waves over 5..155 s, against the sandbox with its
 20, adaptive). Three scenarios: ``one`` -- one triggerer process, one event loop; ``adaptive`` -- two
 triggerer processes (child processes) with 500 waits each on the same account, each adapting on its
 own; ``redis`` -- the same two with the connection extra ``rate_limit_backend`` naming a throw-away
-``redis-server`` on a free loopback port. Measured, over all processes:
+``redis-server`` on a free loopback port (one window for the account, and each triggerer pacing its
+checks by its waits' share of the account's, from the demand tally both keep in Redis). Measured, over all processes:
 
 * requests answered 429, counted server-side (target: 0 with one process; <= 5 % adaptive, <= 1 % Redis);
 * the gaps between two checks of one transfer (the hook's check is wrapped to record when each starts),

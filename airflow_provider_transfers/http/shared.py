@@ -241,7 +241,7 @@ class SharedBucket:
                 pipe.expire(self._demand_key, math.ceil(SHARE_TTL_S * 2))
                 pipe.hgetall(self._demand_key)
                 *_, entries = await pipe.execute()
-            others, expired = _live_demands(entries, now, self._member.encode())
+            others, expired = _live_demands(entries, now, self._member)
             if expired:
                 await client.hdel(self._demand_key, *expired)
         except (RedisError, OSError) as exc:
@@ -250,10 +250,13 @@ class SharedBucket:
         return others
 
 
-def _live_demands(entries: dict[bytes, bytes], now: float, own: bytes) -> tuple[list[tuple[float, float]], list[bytes]]:
-    """The (members, queued) of the live entries but ``own``, and the fields of expired or unreadable ones."""
+def _live_demands(entries: dict[Any, Any], now: float, own: str) -> tuple[list[tuple[float, float]], list[Any]]:
+    """The (members, queued) of the live entries but ``own``, and the fields of expired or unreadable ones.
+
+    Fields and values are bytes, or text when the backend URL asks for ``decode_responses``.
+    """
     live: list[tuple[float, float]] = []
-    expired: list[bytes] = []
+    expired: list[Any] = []
     for field, value in entries.items():
         try:
             members, queued, until = (float(part) for part in value.split())
@@ -262,7 +265,7 @@ def _live_demands(entries: dict[bytes, bytes], now: float, own: bytes) -> tuple[
             continue
         if until < now or not (math.isfinite(members) and math.isfinite(queued)):
             expired.append(field)
-        elif field != own:
+        elif (field.decode() if isinstance(field, bytes) else field) != own:
             live.append((max(0.0, members), max(0.0, queued)))
     return live, expired
 

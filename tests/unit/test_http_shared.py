@@ -195,3 +195,12 @@ async def test_the_tally_without_redis_is_alone_and_warns_once(caplog: pytest.Lo
         assert await bucket.atally(10, 3) == []
         assert await bucket.atally(10, 3) == []
     assert sum("unreachable" in r.getMessage() for r in caplog.records) == 1
+
+
+async def test_the_tally_reads_text_replies_too(redis_url: str) -> None:
+    """A backend URL with ``decode_responses=True`` makes redis-py answer text: still not counted as another."""
+    plain = SharedRateLimiter(20, 20, url=redis_url, scope="acct").bucket("fetch")
+    text = SharedRateLimiter(20, 20, url=f"{redis_url}?decode_responses=True", scope="acct").bucket("fetch")
+    assert await text.atally(4, 1) == []
+    assert await plain.atally(6, 0) == [(4.0, 1.0)]
+    assert await text.atally(4, 2) == [(6.0, 0.0)]
