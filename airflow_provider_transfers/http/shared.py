@@ -16,9 +16,10 @@ the platform answer 429.
 Waits in several triggerers share the account too: ``SharedBucket.atally`` keeps a tally of each
 process's poll demand (its waits' requests per round of checks, and those queued for a turn now) in a
 Redis hash next to the window, each entry stamped with an expiry ``SHARE_TTL_S`` ahead so a process
-that died stops counting, and answers the sums. The triggerer's ``PollBudget`` paces its checks at its
-queued share of the rate (``waiting/budget.py``), so the account's waits are served about round-robin
-whichever process holds them, and the task log states the interval from the whole account's demand.
+that died stops counting, and answers the other processes' entries. The triggerer's ``PollBudget``
+paces its checks at its share of the rate, weighted by its waits, among the processes with checks
+queued (``waiting/budget.py``), so the account's waits are served about round-robin whichever process
+holds them, and the task log states the interval from the whole account's demand.
 
 Redis unreachable (or failing): a warning, and the local bucket alone for ``RETRY_REDIS_S`` seconds,
 then Redis again. A task never fails because of the rate-limit backend.
@@ -47,7 +48,7 @@ RETRY_REDIS_S = 30.0
 SOCKET_TIMEOUT_S = 1.0
 KEY_PREFIX = "airflow-provider-transfers"
 SHARE_TTL_S = 15.0
-"""A process's published demand counts this long after its last update (it updates about every second)."""
+"""A process's published demand counts this long after its last update (every 0.25 s while it has checks queued)."""
 
 
 def window_for(rate: float, burst: int) -> tuple[int, int]:
