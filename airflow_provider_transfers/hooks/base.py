@@ -18,14 +18,14 @@ Register a new platform with ``hooks.registry.register_hook(conn_type, "pkg.modu
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeVar
 
 import httpx
 from airflow.sdk import BaseHook, Connection
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from airflow_provider_transfers.connection_ui import hook_ui_field_behaviour
 from airflow_provider_transfers.exceptions import (
@@ -33,6 +33,7 @@ from airflow_provider_transfers.exceptions import (
     TransferAuthError,
     TransferConfigError,
     TransferProviderError,
+    TransferServerError,
     TransferTransportError,
 )
 from airflow_provider_transfers.http.client import ApiClient
@@ -52,6 +53,52 @@ class ConnectionSettings:
 
     def __repr__(self) -> str:
         return f"ConnectionSettings(base_url={self.base_url!r})"
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request of a hook, described once; ``TransferHook.send`` (sync) or ``asend`` (async) sends it.
+
+    ``model`` parses a successful answer (``None``: the JSON as it came); ``what`` names it in errors.
+    """
+
+    method: str
+    path: str
+    model: type[BaseModel] | None = None
+    what: str = "response"
+    json: Any = None
+    params: Mapping[str, Any] | None = None
+    bucket: str = "default"
+    idempotent: bool = True
+
+
+Plan = Generator[Request, Any, T]
+"""Logic written once: a generator that yields the ``Request`` it needs next and receives the parsed answer."""
+
+
+def drive(plan: Plan[T], send: Callable[[Request], Any]) -> T:
+    """Run ``plan`` with a synchronous ``send``; return what the plan returns."""
+    try:
+        request = next(plan)
+        while True:
+            request = plan.send(send(request))
+    except StopIteration as done:
+        result: T = done.value
+        return result
+
+
+async def adrive(plan: Plan[T], send: Callable[[Request], Awaitable[Any]]) -> T:
+    """Run ``plan`` with an asynchronous ``send``: the same decisions as :func:`drive`."""
+    try:
+        request = next(plan)
+        while True:
+            request = plan.send(await send(request))
+    except StopIteration as done:
+        result: T = done.value
+        return result
 
 
 class TransferRef(BaseModel):
@@ -250,12 +297,43 @@ class TransferHook(BaseHook, abc.ABC):
     # ------------------------------------------------------------------ status protocol
 
     @abc.abstractmethod
-    def check_ref(self, ref: Any) -> TransferCheck:
-        """Current status of one (validated) transfer, with its evidence. ``ref`` is this hook's ``TransferRef``."""
+    def check_plan(self, ref: Any) -> Plan[TransferCheck]:
+        """The reads that check one (validated) transfer, in order, and what they mean: a ``TransferCheck``.
 
-    @abc.abstractmethod
+        ``ref`` is this hook's ``TransferRef``. Written once; ``check_ref`` and ``acheck_ref`` run it.
+        """
+
+    def check_ref(self, ref: Any) -> TransferCheck:
+        """Current status of one (validated) transfer, with its evidence."""
+        return drive(self.check_plan(ref), self.send)
+
     async def acheck_ref(self, ref: Any) -> TransferCheck:
-        """Async twin of ``check_ref``: for triggers and batch reconciliation."""
+        """``check_ref`` for the event loop (triggers, reconciliation)."""
+        return await adrive(self.check_plan(ref), self.asend)
+
+    # ------------------------------------------------------------------ requests
+
+    def send(self, request: Request) -> Any:
+        """Send ``request`` through the HTTP policy; its answer parsed as ``request.model``."""
+        return self._parsed(request, self.api.request(**_call_kwargs(request)))
+
+    async def asend(self, request: Request) -> Any:
+        api = await self.aget_conn()
+        return self._parsed(request, await api.arequest(**_call_kwargs(request)))
+
+    def _parsed(self, request: Request, data: Any) -> Any:
+        if request.model is None:
+            return data
+        try:
+            return request.model.model_validate(data)
+        except ValidationError as exc:
+            raise TransferServerError(
+                platform=self.platform,
+                status_code=200,
+                method=request.method,
+                path=request.path,
+                message=f"the {request.what} in the response does not match the documented shape: {exc}",
+            ) from None
 
     check_bucket: ClassVar[str] = "default"
     """The rate-limit bucket a status check draws from (the poll budget follows that bucket's rate)."""
@@ -324,3 +402,14 @@ class TransferHook(BaseHook, abc.ABC):
                 return f"Bad credentials: {self.platform} rejected the login/password ({exc.message})"
             return f"Credentials accepted but not allowed here (wrong account?): {exc}"
         return f"Unexpected answer from {self.platform}: {exc}"
+
+
+def _call_kwargs(request: Request) -> dict[str, Any]:
+    return {
+        "method": request.method,
+        "path": request.path,
+        "json": request.json,
+        "params": request.params,
+        "bucket": request.bucket,
+        "idempotent": request.idempotent,
+    }

@@ -12,16 +12,14 @@ from typing import Any, ClassVar
 
 import httpx
 from airflow.sdk import Connection
-from pydantic import ValidationError
 
 from airflow_provider_transfers.connection_ui import TWILIO_FLEX_UI
 from airflow_provider_transfers.exceptions import (
     TransferConfigError,
     TransferNotFoundError,
-    TransferServerError,
     TransferValidationError,
 )
-from airflow_provider_transfers.hooks.base import ConnectionSettings, TransferHook, TransferRef
+from airflow_provider_transfers.hooks.base import ConnectionSettings, Plan, Request, TransferHook, TransferRef
 from airflow_provider_transfers.http.client import fallback_message, json_error_fields
 from airflow_provider_transfers.http.policy import HttpPolicy
 from airflow_provider_transfers.http.urls import validate_base_url
@@ -157,51 +155,47 @@ class TwilioFlexHook(TransferHook):
     def _transfer_path(cls, interaction_sid: str, channel_sid: str, transfer_sid: str) -> str:
         return f"{cls._transfers_path(interaction_sid, channel_sid)}/{validate_sid(transfer_sid, 'UX', 'transfer_sid')}"
 
-    @staticmethod
-    def _parse(data: Any) -> TwilioTransfer:
-        try:
-            return TwilioTransfer.model_validate(data)
-        except ValidationError as exc:
-            raise TransferServerError(
-                platform="twilio_flex",
-                status_code=200,
-                message=f"the transfer in the response does not match the documented shape: {exc}",
-            ) from None
+    def _create(self, interaction_sid: str, channel_sid: str, body: Any) -> Request:
+        path = self._transfers_path(interaction_sid, channel_sid)
+        payload = normalize_body(body, max_bytes=self.max_body_bytes)
+        return _transfer_request("POST", path, json=payload, bucket="create", idempotent=False)
+
+    def _update(self, interaction_sid: str, channel_sid: str, transfer_sid: str, body: Any) -> Request:
+        path = self._transfer_path(interaction_sid, channel_sid, transfer_sid)
+        payload = normalize_body(body, max_bytes=self.max_body_bytes)
+        return _transfer_request("POST", path, json=payload, bucket="update")
+
+    def _fetch(self, interaction_sid: str, channel_sid: str, transfer_sid: str) -> Request:
+        return _transfer_request("GET", self._transfer_path(interaction_sid, channel_sid, transfer_sid))
 
     def create_transfer(self, interaction_sid: str, channel_sid: str, body: Any = None) -> TwilioTransfer:
-        path = self._transfers_path(interaction_sid, channel_sid)
-        payload = normalize_body(body, max_bytes=self.max_body_bytes)
-        return self._parse(self.api.request("POST", path, json=payload, bucket="create", idempotent=False))
+        """Create a transfer. Not idempotent: retried only when Twilio cannot have acted (429/503/no connection)."""
+        transfer: TwilioTransfer = self.send(self._create(interaction_sid, channel_sid, body))
+        return transfer
 
     async def acreate_transfer(self, interaction_sid: str, channel_sid: str, body: Any = None) -> TwilioTransfer:
-        path = self._transfers_path(interaction_sid, channel_sid)
-        payload = normalize_body(body, max_bytes=self.max_body_bytes)
-        api = await self.aget_conn()
-        return self._parse(await api.arequest("POST", path, json=payload, bucket="create", idempotent=False))
+        transfer: TwilioTransfer = await self.asend(self._create(interaction_sid, channel_sid, body))
+        return transfer
 
     def get_transfer(self, interaction_sid: str, channel_sid: str, transfer_sid: str) -> TwilioTransfer:
-        path = self._transfer_path(interaction_sid, channel_sid, transfer_sid)
-        return self._parse(self.api.request("GET", path, bucket="fetch"))
+        transfer: TwilioTransfer = self.send(self._fetch(interaction_sid, channel_sid, transfer_sid))
+        return transfer
 
     async def aget_transfer(self, interaction_sid: str, channel_sid: str, transfer_sid: str) -> TwilioTransfer:
-        path = self._transfer_path(interaction_sid, channel_sid, transfer_sid)
-        api = await self.aget_conn()
-        return self._parse(await api.arequest("GET", path, bucket="fetch"))
+        transfer: TwilioTransfer = await self.asend(self._fetch(interaction_sid, channel_sid, transfer_sid))
+        return transfer
 
     def update_transfer(
         self, interaction_sid: str, channel_sid: str, transfer_sid: str, body: Any = None
     ) -> TwilioTransfer:
-        path = self._transfer_path(interaction_sid, channel_sid, transfer_sid)
-        payload = normalize_body(body, max_bytes=self.max_body_bytes)
-        return self._parse(self.api.request("POST", path, json=payload, bucket="update"))
+        transfer: TwilioTransfer = self.send(self._update(interaction_sid, channel_sid, transfer_sid, body))
+        return transfer
 
     async def aupdate_transfer(
         self, interaction_sid: str, channel_sid: str, transfer_sid: str, body: Any = None
     ) -> TwilioTransfer:
-        path = self._transfer_path(interaction_sid, channel_sid, transfer_sid)
-        payload = normalize_body(body, max_bytes=self.max_body_bytes)
-        api = await self.aget_conn()
-        return self._parse(await api.arequest("POST", path, json=payload, bucket="update"))
+        transfer: TwilioTransfer = await self.asend(self._update(interaction_sid, channel_sid, transfer_sid, body))
+        return transfer
 
     # ------------------------------------------------------------------ status protocol
 
@@ -232,12 +226,9 @@ class TwilioFlexHook(TransferHook):
             },
         )
 
-    def check_ref(self, ref: TwilioTransferRef) -> TransferCheck:
-        return self._check(self._parse(self.api.request("GET", ref.path, bucket="fetch")))
-
-    async def acheck_ref(self, ref: TwilioTransferRef) -> TransferCheck:
-        api = await self.aget_conn()
-        return self._check(self._parse(await api.arequest("GET", ref.path, bucket="fetch")))
+    def check_plan(self, ref: TwilioTransferRef) -> Plan[TransferCheck]:
+        """One read: Twilio reports the transfer's status itself."""
+        return self._check((yield _transfer_request("GET", ref.path)))
 
     # ------------------------------------------------------------------ stale transfers: update them
 
@@ -275,6 +266,10 @@ class TwilioFlexHook(TransferHook):
                 f"Wrong account: the credentials belong to {actual}, the connection names {expected}"
             )
         return f"Connected to Twilio Flex at {api.base_url} as account {actual or expected}"
+
+
+def _transfer_request(method: str, path: str, **kwargs: Any) -> Request:
+    return Request(method, path, TwilioTransfer, "transfer", bucket=kwargs.pop("bucket", "fetch"), **kwargs)
 
 
 def _config_sid(value: Any, prefix: str, where: str) -> str:

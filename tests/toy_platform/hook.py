@@ -13,7 +13,7 @@ import httpx
 from airflow.sdk import Connection
 
 from airflow_provider_transfers.exceptions import TransferValidationError
-from airflow_provider_transfers.hooks.base import ConnectionSettings, TransferHook, TransferRef
+from airflow_provider_transfers.hooks.base import ConnectionSettings, Plan, Request, TransferHook, TransferRef
 from airflow_provider_transfers.http.client import fallback_message
 from airflow_provider_transfers.http.urls import validate_base_url
 from airflow_provider_transfers.models import TransferCheck, TransferStatus
@@ -54,18 +54,11 @@ class ToyHook(TransferHook):
             raise TransferValidationError("transfer", "the toy transfer's JSON object", type(transfer).__name__)
         return ToyTransferRef.model_construct(id=validate(ToyId, transfer.get("id"), "transfer['id']"))
 
-    @staticmethod
-    def _check(data: Any) -> TransferCheck:
+    def check_plan(self, ref: ToyTransferRef) -> Plan[TransferCheck]:
+        data = yield Request("GET", f"/toys/{ref.id}", bucket="toy")
         return TransferCheck(
             platform="toy", transfer_id=data["id"], status=STATES[data["state"]], detail=f"toy says {data['state']}"
         )
-
-    def check_ref(self, ref: ToyTransferRef) -> TransferCheck:
-        return self._check(self.api.request("GET", f"/toys/{ref.id}", bucket="toy"))
-
-    async def acheck_ref(self, ref: ToyTransferRef) -> TransferCheck:
-        api = await self.aget_conn()
-        return self._check(await api.arequest("GET", f"/toys/{ref.id}", bucket="toy"))
 
     @classmethod
     def check_stale_action(cls, body: Mapping[str, Any]) -> None:
