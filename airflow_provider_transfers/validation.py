@@ -1,27 +1,26 @@
-"""Constrained input types and the one adapter from pydantic's ``ValidationError`` to ours.
+"""Checking inputs at the edge: constrained types, the one adapter to ``TransferValidationError``,
+literal-or-templated arguments, and base-URL rules.
 
-Every public edge (hook methods, operator, sensor and trigger arguments, connection extras, the HTTP
-policy, records) validates with pydantic through :func:`validate` / :func:`validate_model`, so a bad
-value fails before any request with ``TransferValidationError`` naming the field and the expected form.
-
-The string types match the *whole* value: Python's ``$`` also matches before a trailing newline, so
-patterns here go through ``re.fullmatch`` and never rely on ``^...$``.
+String types match the *whole* value (``re.fullmatch``: ``$`` would also match before a trailing newline).
 """
 
 from __future__ import annotations
 
 import ast
 import functools
+import ipaddress
 import json
 import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, TypeVar
 
+import httpx
+from airflow.sdk import XComArg
 from pydantic import AfterValidator, BaseModel, BeforeValidator, TypeAdapter, ValidationError
 from pydantic_core import PydanticCustomError
 
-from airflow_provider_transfers.exceptions import TransferValidationError
+from airflow_provider_transfers.exceptions import TransferConfigError, TransferValidationError
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -429,3 +428,75 @@ def validate_model(
 def validator(tp: Any, field: str) -> Callable[[Any], Any]:
     """``validate`` bound to a type and field (for ``check_if_literal``)."""
     return functools.partial(validate, tp, field=field)
+
+
+# --------------------------------------------------------------------------------------------- templates
+
+
+def contains_template(value: Any, *, _depth: int = 0) -> bool:
+    """True if rendering may change ``value``: a Jinja template or an ``XComArg`` anywhere inside it."""
+    if _depth > 2 * MAX_DEPTH:
+        return True
+    if isinstance(value, XComArg):
+        return True
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, Mapping):
+        return any(
+            contains_template(k, _depth=_depth + 1) or contains_template(v, _depth=_depth + 1) for k, v in value.items()
+        )
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(contains_template(v, _depth=_depth + 1) for v in value)
+    return False
+
+
+def check_if_literal(value: Any, check: Callable[[Any], Any]) -> None:
+    """Run ``check(value)`` now (DAG parse time) unless some part of ``value`` is rendered later.
+
+    A value nested deeper than ``MAX_DEPTH`` is checked (and refused) now whatever it holds: rendering
+    cannot make it shallower, and Airflow's own walk over template fields would die of ``RecursionError``.
+    """
+    if json_depth(value, MAX_DEPTH) > MAX_DEPTH or not contains_template(value):
+        check(value)
+
+
+# --------------------------------------------------------------------------------------------- base URLs
+
+
+def is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def validate_base_url(raw: str, *, field: str = "host") -> str:
+    """Accept ``https://host[:port][/path]``, or ``http://`` for loopback hosts only (the sandbox).
+
+    Credentials, a query string or a fragment in the URL are refused: a base URL is written into logs.
+    """
+    text = raw.strip()
+    where = f"Connection field {field!r}"
+    if "://" not in text:
+        raise TransferConfigError(
+            f"{where} must be a base URL like https://flex-api.twilio.com "
+            f"(or http://127.0.0.1:PORT for the sandbox); got {text!r}"
+        )
+    try:
+        url = httpx.URL(text)
+    except httpx.InvalidURL as exc:
+        raise TransferConfigError(f"{where} is not a valid URL: {exc}") from None
+    if url.userinfo:
+        raise TransferConfigError(f"{where} must not carry credentials; use login/password")
+    if url.query or url.fragment:
+        raise TransferConfigError(f"{where} must not have a query string or fragment")
+    if url.scheme == "http" and not is_loopback_host(url.host):
+        raise TransferConfigError(
+            f"{where}: plain http:// is only allowed for loopback hosts (127.0.0.1, ::1, localhost); "
+            f"use https:// for {url.host!r}"
+        )
+    if url.scheme not in ("http", "https") or not url.host:
+        raise TransferConfigError(f"{where} must be an http(s) URL with a host; got {text!r}")
+    return str(url).rstrip("/")

@@ -1,30 +1,23 @@
-"""What every platform hook shares: connection loading, the HTTP policy, the status protocol.
+"""``TransferHook``: what every platform hook shares, and how a connection finds its platform's hook.
 
-Everything platform-specific lives in a subclass, so sensors, triggers, the waiting core and
-reconciliation never name a platform. A subclass supplies:
-
-* how a connection becomes ``ConnectionSettings`` (``settings_from_connection``, ``parse_error``);
-* how a transfer is referenced: ``transfer_ref`` validates a transfer's JSON (or a flat record) once into
-  a typed ``TransferRef`` (its fields are what a reconciliation record must carry), and
-  ``created_fields`` names the fields that date it;
-* how it is checked: ``check_ref`` / ``acheck_ref`` turn a reference into a ``TransferCheck``;
-* what acting on a stale transfer means there (``check_stale_action``, ``describe_stale_action``,
-  ``aact_on_stale``; by default: not supported);
-* its connection-form metadata (``connection_ui``) and ``_probe`` for the Test button.
-
-Register a new platform with ``hooks.registry.register_hook(conn_type, "pkg.module.Hook")``.
+A platform is one ``TransferHook`` subclass (its connection, how a transfer is referenced and checked,
+what acting on a stale transfer means) plus one ``connection-types`` entry in its provider's
+``get_provider_info()``: Airflow's providers manager maps the connection type to the hook class, as it
+does for ``Connection.get_hook`` and the UI. Sensors, triggers, waits and reconciliation never name a platform.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable, Generator, Mapping
+import importlib
+from collections.abc import Awaitable, Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, ClassVar, Self, TypeVar
 
 import httpx
 from airflow.sdk import BaseHook, Connection
+from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from airflow_provider_transfers.connection_ui import hook_ui_field_behaviour
@@ -35,9 +28,9 @@ from airflow_provider_transfers.exceptions import (
     TransferProviderError,
     TransferServerError,
     TransferTransportError,
+    TransferValidationError,
 )
-from airflow_provider_transfers.http.client import ApiClient
-from airflow_provider_transfers.http.policy import HttpPolicy, check_extra, check_known_keys
+from airflow_provider_transfers.http.client import ApiClient, HttpPolicy, check_extra, check_known_keys
 from airflow_provider_transfers.models import TransferCheck, TransferStatus
 
 
@@ -130,6 +123,8 @@ class TransferHook(BaseHook, abc.ABC):
     hook_name: ClassVar[str]
     default_policy: ClassVar[HttpPolicy] = HttpPolicy()
     connection_ui: ClassVar[dict[str, Any]]
+    ref_model: ClassVar[type[TransferRef]]
+    """The platform's ``TransferRef`` subclass (a saved reference is read back with its ``model_validate``)."""
     extra_keys: ClassVar[frozenset[str]] = frozenset()
     """The connection extras the hook reads besides the policy fields; any other key is refused."""
     """The connection form's metadata (``connection_ui.py``), also published in ``get_provider_info()``."""
@@ -413,3 +408,91 @@ def _call_kwargs(request: Request) -> dict[str, Any]:
         "bucket": request.bucket,
         "idempotent": request.idempotent,
     }
+
+
+# --------------------------------------------------------------------------------------------- lookup
+
+
+def normalize_conn_type(conn_type: str | None) -> str:
+    """``twilio-flex`` (URI schemes cannot hold ``_``) and ``Twilio_Flex`` both mean ``twilio_flex``."""
+    return (conn_type or "").strip().lower().replace("-", "_")
+
+
+def _registered(conn_type: str) -> type[TransferHook] | None:
+    """The hook class Airflow's providers manager serves ``conn_type`` with, if it is a ``TransferHook``."""
+    info = ProvidersManagerTaskRuntime().hooks.get(conn_type)
+    if info is None or not info.hook_class_name:
+        return None
+    module_name, _, class_name = info.hook_class_name.rpartition(".")
+    cls = getattr(importlib.import_module(module_name), class_name, None)
+    return cls if isinstance(cls, type) and issubclass(cls, TransferHook) else None
+
+
+def transfer_platforms() -> dict[str, type[TransferHook]]:
+    """Every connection type whose hook is a ``TransferHook`` (imports every provider's hooks: error paths only)."""
+    found = {conn_type: _registered(conn_type) for conn_type in list(ProvidersManagerTaskRuntime().hooks)}
+    return {conn_type: cls for conn_type, cls in sorted(found.items()) if cls is not None}
+
+
+def hook_class_for(conn_type: str | None, *, conn_id: str | None = None) -> type[TransferHook]:
+    """The hook class serving ``conn_type``; a clear error naming the supported types otherwise."""
+    cls = _registered(normalize_conn_type(conn_type))
+    if cls is None:
+        where = f"Connection {conn_id!r}" if conn_id else "The connection"
+        raise TransferConfigError(
+            f"{where} has type {conn_type!r}, which is not a transfer platform; "
+            f"supported connection types: {', '.join(transfer_platforms())}"
+        )
+    return cls
+
+
+def hook_for_connection(conn: Connection, **kwargs: Any) -> TransferHook:
+    """The platform's hook for an already loaded connection (``kwargs``: ``policy=``, transports for tests)."""
+    return hook_class_for(conn.conn_type, conn_id=conn.conn_id)(conn.conn_id, connection=conn, **kwargs)
+
+
+def get_transfer_hook(conn_id: str, **kwargs: Any) -> TransferHook:
+    """Sync lookup (operators, poke): loads the connection with ``BaseHook.get_connection``."""
+    return hook_for_connection(BaseHook.get_connection(conn_id), **kwargs)
+
+
+async def aget_transfer_hook(conn_id: str, **kwargs: Any) -> TransferHook:
+    """Async lookup for triggers: ``await BaseHook.aget_connection`` never blocks the event loop."""
+    return hook_for_connection(await BaseHook.aget_connection(conn_id), **kwargs)
+
+
+def _platforms_to_try() -> Iterator[tuple[str, type[TransferHook]]]:
+    """This provider's platforms first (already imported), then any other provider's (imported on demand)."""
+    from airflow_provider_transfers import get_provider_info
+
+    own = [entry["connection-type"] for entry in get_provider_info()["connection-types"]]
+    for conn_type in own:
+        if (cls := _registered(conn_type)) is not None:
+            yield conn_type, cls
+    yield from ((ct, cls) for ct, cls in transfer_platforms().items() if ct not in own)
+
+
+def platform_of(transfer: Any) -> str | None:
+    """The connection type of the first platform whose hook accepts ``transfer``'s reference, if any."""
+    for conn_type, cls in _platforms_to_try():
+        try:
+            cls.transfer_ref(transfer)
+        except (TransferValidationError, TypeError):
+            continue
+        return conn_type
+    return None
+
+
+def check_for_any_platform(transfers: list[dict[str, Any]], field: str = "transfer") -> None:
+    """Parse-time check, before the connection (so the platform) is known: some platform's hook accepts
+    every transfer. The platform's own hook checks again at run time, before any request."""
+    reasons = []
+    for conn_type, cls in _platforms_to_try():
+        try:
+            for item in transfers:
+                cls.transfer_ref(item)
+        except TransferValidationError as exc:
+            reasons.append(f"{conn_type}: {exc}")
+            continue
+        return
+    raise TransferValidationError(field, "a transfer JSON object of a supported platform", "; ".join(reasons))

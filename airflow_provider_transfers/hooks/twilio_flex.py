@@ -20,11 +20,16 @@ from airflow_provider_transfers.exceptions import (
     TransferValidationError,
 )
 from airflow_provider_transfers.hooks.base import ConnectionSettings, Plan, Request, TransferHook, TransferRef
-from airflow_provider_transfers.http.client import fallback_message, json_error_fields
-from airflow_provider_transfers.http.policy import HttpPolicy
-from airflow_provider_transfers.http.urls import validate_base_url
+from airflow_provider_transfers.http.client import HttpPolicy, fallback_message, json_error_fields
 from airflow_provider_transfers.models import TransferCheck, TwilioTransfer
-from airflow_provider_transfers.validation import MAX_BODY_BYTES, PositiveInt, json_object, twilio_sid, validate
+from airflow_provider_transfers.validation import (
+    MAX_BODY_BYTES,
+    PositiveInt,
+    json_object,
+    twilio_sid,
+    validate,
+    validate_base_url,
+)
 
 DEFAULT_BASE_URL = "https://flex-api.twilio.com"
 _REGION_TOKEN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -96,6 +101,7 @@ class TwilioFlexHook(TransferHook):
     connection_ui = TWILIO_FLEX_UI
     extra_keys: ClassVar[frozenset[str]] = frozenset({"account_sid", "region", "edge"})
     check_bucket = "fetch"
+    ref_model = TwilioTransferRef
     default_policy: ClassVar[HttpPolicy] = HttpPolicy(rate_limit=20.0, rate_burst=20)
 
     def __init__(self, *args: Any, max_body_bytes: int | str = MAX_BODY_BYTES, **kwargs: Any) -> None:

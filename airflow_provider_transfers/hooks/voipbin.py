@@ -25,9 +25,7 @@ from airflow_provider_transfers.exceptions import (
 )
 from airflow_provider_transfers.hooks.base import ConnectionSettings, Plan, Request, TransferHook, TransferRef
 from airflow_provider_transfers.hooks.voipbin_auth import AccessKeyAuth, JwtAuth
-from airflow_provider_transfers.http.client import fallback_message, json_error_fields
-from airflow_provider_transfers.http.policy import HttpPolicy
-from airflow_provider_transfers.http.urls import validate_base_url
+from airflow_provider_transfers.http.client import HttpPolicy, fallback_message, json_error_fields
 from airflow_provider_transfers.models import (
     VOIPBIN_NOT_DELETED_SENTINEL,
     TransferCheck,
@@ -46,6 +44,7 @@ from airflow_provider_transfers.validation import (
     json_depth,
     parse_json_text,
     validate,
+    validate_base_url,
 )
 from airflow_provider_transfers.voipbin_status import derive_voipbin_status, needs_answer_call, needs_transferer_call
 
@@ -276,6 +275,7 @@ class VoipbinHook(TransferHook):
     # Per customer: 16.7 requests/s with a burst of 33.
     connection_ui = VOIPBIN_UI
     check_bucket = BUCKET
+    ref_model = VoipbinTransferRef
     default_policy: ClassVar[HttpPolicy] = HttpPolicy(rate_limit=16.7, rate_burst=33)
 
     def __init__(self, *args: Any, max_addresses: int | str = MAX_ADDRESSES, **kwargs: Any) -> None:

@@ -1,29 +1,33 @@
-"""``ApiClient``: the one place every request of both hooks goes through.
+"""``ApiClient`` and ``HttpPolicy``: the one place every request of every hook goes through.
 
-It owns the httpx clients (one sync, one async per event loop; connections reused), authentication,
-the retry policy, the client-side rate limit, the mapping of error bodies into the exception family
-and log hygiene. Platform specifics arrive as two values: an ``httpx.Auth`` and an error parser.
+The policy (timeouts, retries, the rate budget) comes from the hook's arguments, else the connection's
+extra, else the platform's defaults. The client owns the httpx clients (one sync, one async per event
+loop), authentication, retries, the client-side rate limit, error mapping and log hygiene.
 
-Retry rules. Retried: 429 (never processed), 5xx, malformed success bodies, connection errors and
-timeouts. Never retried: any other 4xx. A request that is not idempotent (creating a transfer) is
-retried only when the platform cannot have acted on it: 429, 503, or a failure to connect; a timeout
-or a 500 after sending could otherwise start a second transfer.
+Retried: 429 (never processed), 5xx, malformed success bodies, connection errors and timeouts; never
+another 4xx. A request that is not idempotent (creating a transfer) is retried only when the platform
+cannot have acted on it (429, 503, no connection): a timeout or a 500 after sending could start a second
+transfer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import difflib
 import email.utils
+import json
 import logging
+import math
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
 import httpx
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from airflow_provider_transfers.exceptions import (
@@ -31,12 +35,153 @@ from airflow_provider_transfers.exceptions import (
     TransferConfigError,
     TransferServerError,
     TransferTransportError,
+    TransferValidationError,
     api_error_class,
 )
-from airflow_provider_transfers.http.policy import HttpPolicy
 from airflow_provider_transfers.http.ratelimit import Bucket, RateLimiter
+from airflow_provider_transfers.validation import (
+    NonNegativeSeconds,
+    PositiveInt,
+    PositiveSeconds,
+    as_transfer_error,
+    form_error,
+)
 
 log = logging.getLogger(__name__)
+
+_RATE_EXPECTED = "a finite number of requests/second >= 0 (0 turns the limiter off)"
+_BACKEND_EXPECTED = "a Redis URL like redis://host:6379/0 (or rediss:// for TLS)"
+
+
+def _rate(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise form_error(_RATE_EXPECTED)
+    try:
+        number = float(value)
+    except ValueError:
+        raise form_error(_RATE_EXPECTED) from None
+    if not math.isfinite(number) or number < 0:
+        raise form_error(_RATE_EXPECTED)
+    return number
+
+
+def _flag(value: Any) -> bool:
+    """JSON booleans, and the strings a form or an environment variable holds."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "on", "off", "1", "0", "yes", "no"):
+        return value.strip().lower() in ("true", "on", "1", "yes")
+    raise form_error("true or false")
+
+
+def _backend(value: Any) -> str:
+    if not isinstance(value, str):
+        raise form_error(_BACKEND_EXPECTED)
+    text = value.strip()
+    scheme, sep, rest = text.partition("://")
+    if scheme not in ("redis", "rediss") or not sep or not rest.split("/")[0].rpartition("@")[2]:
+        raise form_error(_BACKEND_EXPECTED)
+    return text
+
+
+RequestsPerSecond = Annotated[float, BeforeValidator(_rate)]
+Flag = Annotated[bool, BeforeValidator(_flag)]
+RedisUrl = Annotated[str, BeforeValidator(_backend), AfterValidator(str.strip)]
+
+
+class HttpPolicy(BaseModel):
+    """How requests are sent, retried and paced.
+
+    ``rate_limit`` is requests per second per bucket (the hook decides what a bucket is: Twilio limits
+    per endpoint, VoIPbin per customer); ``None`` or ``0`` turns the client-side limiter off.
+    ``adaptive_rate`` (default on) lowers the rate on 429s and raises it back while requests succeed.
+    ``rate_limit_backend`` (``redis://host:port/db``) shares one bucket per account and endpoint among
+    every process that uses the same account; the local bucket is the fallback.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    timeout: PositiveSeconds = 30.0
+    max_attempts: PositiveInt = 5
+    backoff_initial: NonNegativeSeconds = 0.5
+    backoff_max: PositiveSeconds = 30.0
+    retry_after_max: NonNegativeSeconds = 120.0
+    rate_limit: RequestsPerSecond | None = None
+    rate_burst: PositiveInt | None = None
+    max_connections: PositiveInt = 100
+    adaptive_rate: Flag = True
+    rate_limit_backend: RedisUrl | None = None
+
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "timeout", "max_attempts", "backoff_initial", "backoff_max", "retry_after_max",
+        "rate_limit", "rate_burst", "max_connections", "adaptive_rate", "rate_limit_backend",
+    )  # fmt: skip
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise as_transfer_error(exc) from None
+
+    @property
+    def limiter_enabled(self) -> bool:
+        return bool(self.rate_limit)
+
+    @property
+    def effective_burst(self) -> int:
+        if self.rate_burst is not None:
+            return self.rate_burst
+        return max(1, math.floor(self.rate_limit or 1))
+
+    def merged(self, source: Mapping[str, Any], *, origin: str) -> HttpPolicy:
+        """A copy with the policy fields found in ``source`` (other keys are left to :func:`check_extra`).
+
+        ``None`` and empty strings (an empty form field) mean "not set". A bad value raises
+        ``TransferConfigError`` starting with ``origin`` and naming the field.
+        """
+        changes = {k: v for k, v in source.items() if k in self.FIELDS and v is not None and v != ""}
+        if not changes:
+            return self
+        try:
+            return HttpPolicy(**{**self.model_dump(), **changes})
+        except TransferValidationError as exc:
+            raise TransferConfigError(f"{origin}: {exc}") from None
+
+
+def check_extra(conn_id: str, raw: str | Mapping[str, Any] | None, hook_keys: Iterable[str] = ()) -> dict[str, Any]:
+    """The connection's extra as a dict: JSON, an object, and only keys the hook knows.
+
+    ``hook_keys`` are the hook's own (non-policy) extras. An unknown key fails naming the closest
+    valid one, so ``"rate_limt": 5`` does not silently leave the default in place.
+    """
+    where = f"Connection {conn_id!r}"
+    if isinstance(raw, Mapping):
+        raw = json.dumps(dict(raw), default=str)
+    if raw is None or not raw.strip():
+        return {}
+    try:
+        extra = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise TransferConfigError(f"{where}: extra is not valid JSON ({exc.msg} at char {exc.pos})") from None
+    if not isinstance(extra, dict):
+        raise TransferConfigError(f"{where}: extra must be a JSON object; got {type(extra).__name__}")
+    check_known_keys(extra, {*HttpPolicy.FIELDS, *hook_keys}, f"{where}: unknown extra")
+    return extra
+
+
+def check_known_keys(given: Iterable[Any], allowed: Iterable[str], what: str) -> None:
+    """Refuse the first key not in ``allowed``, naming the closest valid one (a typo must not silently
+    leave a default in place)."""
+    known = sorted(allowed)
+    for key in given:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise TransferConfigError(f"{what} {key!r}{hint} Valid: {', '.join(known)}")
+
+
+# --------------------------------------------------------------------------------------------- client
 
 ErrorParser = Callable[[httpx.Response], dict[str, Any]]
 """Turns an error response into keyword arguments for ``TransferApiError`` (message, code, reason, ...)."""
@@ -51,12 +196,6 @@ class MalformedResponseError(TransferServerError):
     @property
     def retryable(self) -> bool:
         return True
-
-
-class _TransportFailure(TransferTransportError):
-    def __init__(self, platform: str, method: str, path: str, cause: BaseException) -> None:
-        super().__init__(platform, method, path, cause)
-        self.sent = not isinstance(cause, _NOT_SENT)
 
 
 @dataclass(frozen=True)
@@ -212,9 +351,9 @@ class ApiClient:
             raise TransferConfigError(f"{self.platform}: refusing to send a request with a credential in its URL")
         return request
 
-    def _transport_failure(self, call: Call, exc: httpx.TransportError) -> _TransportFailure:
+    def _transport_failure(self, call: Call, exc: httpx.TransportError) -> TransferTransportError:
         self.stats["transport_errors"] += 1
-        return _TransportFailure(self.platform, call.method, call.path, exc)
+        return TransferTransportError(self.platform, call.method, call.path, exc, sent=not isinstance(exc, _NOT_SENT))
 
     def _handle(self, call: Call, response: httpx.Response, bucket: Bucket | None = None) -> Any:
         self.stats[f"status_{response.status_code}"] += 1
@@ -262,7 +401,7 @@ class ApiClient:
 
     @staticmethod
     def _should_retry(call: Call, exc: BaseException) -> bool:
-        if isinstance(exc, _TransportFailure):
+        if isinstance(exc, TransferTransportError):
             return call.idempotent or not exc.sent
         if isinstance(exc, TransferApiError) and exc.retryable:
             return call.idempotent or exc.status_code in (429, 503)
@@ -285,7 +424,7 @@ class ApiClient:
         self.stats["retries"] += 1
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, TransferTransportError):
-            what = f"no response ({exc.cause_name})"
+            what = f"no answer ({exc.reason})"
         elif isinstance(exc, TransferApiError):
             what = str(exc.status_code)
         else:
@@ -311,7 +450,7 @@ def make_limiter(policy: HttpPolicy, scope: str) -> RateLimiter | None:
         return None
     rate, burst = float(policy.rate_limit or 0), policy.effective_burst
     if policy.rate_limit_backend:
-        from airflow_provider_transfers.http.shared import SharedRateLimiter
+        from airflow_provider_transfers.http.ratelimit import SharedRateLimiter
 
         return SharedRateLimiter(rate, burst, url=policy.rate_limit_backend, scope=scope, adaptive=policy.adaptive_rate)
     return RateLimiter(rate, burst, adaptive=policy.adaptive_rate)

@@ -8,9 +8,15 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 
 from airflow_provider_transfers.hooks.twilio_flex import TwilioFlexHook, normalize_body, validate_sid
-from airflow_provider_transfers.operators._waiting import TransferWaitMixin
-from airflow_provider_transfers.templating import check_if_literal
-from airflow_provider_transfers.validation import MAX_BODY_BYTES, ConnId, PositiveInt, validate, validator
+from airflow_provider_transfers.validation import (
+    MAX_BODY_BYTES,
+    ConnId,
+    PositiveInt,
+    check_if_literal,
+    validate,
+    validator,
+)
+from airflow_provider_transfers.waiting import TransferWaitMixin
 
 
 def _check_literals(op: TwilioFlexCreateTransferOperator | TwilioFlexUpdateTransferOperator) -> None:

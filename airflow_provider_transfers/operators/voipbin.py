@@ -24,18 +24,16 @@ from airflow_provider_transfers.hooks.voipbin import (
     validate_uuid,
 )
 from airflow_provider_transfers.models import TransferCheck, TransferStatus, VoipbinTransferType
-from airflow_provider_transfers.operators._waiting import TransferWaitMixin
-from airflow_provider_transfers.templating import check_if_literal
 from airflow_provider_transfers.validation import (
     MAX_ADDRESSES,
     ConnId,
     NonNegativeSeconds,
     PositiveInt,
+    check_if_literal,
     validate,
     validator,
 )
-from airflow_provider_transfers.waiting.inputs import WaitArgs
-from airflow_provider_transfers.waiting.state import TransferWait
+from airflow_provider_transfers.waiting import TransferWait, TransferWaitMixin, WaitArgs
 
 UI_COLOR = "#4a90d9"
 

@@ -15,9 +15,8 @@ from airflow.sdk import Connection
 from airflow_provider_transfers.exceptions import TransferValidationError
 from airflow_provider_transfers.hooks.base import ConnectionSettings, Plan, Request, TransferHook, TransferRef
 from airflow_provider_transfers.http.client import fallback_message
-from airflow_provider_transfers.http.urls import validate_base_url
 from airflow_provider_transfers.models import TransferCheck, TransferStatus
-from airflow_provider_transfers.validation import full_match, validate
+from airflow_provider_transfers.validation import full_match, validate, validate_base_url
 
 ToyId = Annotated[str, full_match(r"toy-[0-9]+", "a toy id like toy-42")]
 STATES = {"ringing": TransferStatus.ACTIVE, "answered": TransferStatus.COMPLETED, "dropped": TransferStatus.FAILED}
@@ -39,6 +38,7 @@ class ToyHook(TransferHook):
     hook_name = "Toy"
     connection_ui: ClassVar[dict[str, Any]] = {}
     created_fields = ("created",)
+    ref_model = ToyTransferRef
 
     @classmethod
     def settings_from_connection(cls, conn: Connection) -> ConnectionSettings:

@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 
 from airflow_provider_transfers.exceptions import TransferConfigError, TransferValidationError
-from airflow_provider_transfers.http.client import parse_retry_after
-from airflow_provider_transfers.http.policy import HttpPolicy, check_extra
+from airflow_provider_transfers.http.client import HttpPolicy, check_extra, parse_retry_after
 from airflow_provider_transfers.http.ratelimit import RateLimiter, TokenBucket
-from airflow_provider_transfers.http.urls import validate_base_url
+from airflow_provider_transfers.validation import validate_base_url
 
 
 class FakeClock:
