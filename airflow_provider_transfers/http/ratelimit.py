@@ -420,16 +420,18 @@ class SharedBucket:
 
         ``members``: requests per round of checks of its waits; ``queued``: of the checks queued for a turn
         now. Sets the local bucket's share: this process's waits among those of the processes with checks
-        queued. With Redis unavailable, none (this process is alone then).
+        queued. With Redis unavailable, none, and the last share known stays (every process keeps to its part
+        of the account through an outage instead of all sending at the full rate).
         """
-        others: list[tuple[float, float]] = []
-        if self._backend.available():
-            client = self._backend.async_client()  # set-up (imports) is not timed
-            try:
-                others = await asyncio.wait_for(self._exchange(client, members, queued), REDIS_TIMEOUT_S)
-                self._backend.answered()
-            except Exception as exc:  # RedisError, OSError, TimeoutError
-                self._backend.failed(exc)
+        if not self._backend.available():
+            return []
+        client = self._backend.async_client()  # set-up (imports) is not timed
+        try:
+            others = await asyncio.wait_for(self._exchange(client, members, queued), REDIS_TIMEOUT_S)
+        except Exception as exc:  # RedisError, OSError, TimeoutError: keep pacing at the last share known
+            self._backend.failed(exc)
+            return []
+        self._backend.answered()
         self.local.share = share_among(members, queued, others)
         return others
 

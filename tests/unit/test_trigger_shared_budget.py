@@ -31,7 +31,9 @@ WAITS = {"many": 24, "few": 8}
 RUN_S = 14.0
 
 
-def _triggerer(env: dict[str, str], transfers: list[dict[str, Any]], start_at: float, log: str, out: Any) -> None:
+def _triggerer(
+    env: dict[str, str], transfers: list[dict[str, Any]], start_at: float, log: str, out: Any, run_s: float = RUN_S
+) -> None:
     """One triggerer process: a trigger per transfer until the deadline; report check times and its log."""
     import os
 
@@ -53,7 +55,7 @@ def _triggerer(env: dict[str, str], transfers: list[dict[str, Any]], start_at: f
 
     async def main() -> None:
         await asyncio.sleep(max(0.0, start_at - time.time()))
-        deadline = time.time() + RUN_S
+        deadline = time.time() + run_s
         triggers = [
             TransferStatusTrigger(conn_id="twilio_flex_default", transfers=t, poll_interval=0.5, deadline=deadline)
             for t in transfers
