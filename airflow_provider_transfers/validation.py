@@ -347,11 +347,14 @@ def check_as(tp: Any, value: Any) -> Any:
         raise form_error(_expected(exc.errors(include_url=False)[0])) from None
 
 
-def _location(prefix: str, loc: tuple[int | str, ...]) -> str:
+def _location(prefix: str, loc: tuple[int | str, ...], subscript: bool = False) -> str:
+    """``prefix.field[0]``; with ``subscript``, keys as a mapping's: ``transfer['sid']``."""
     text = prefix
     for part in loc:
         if isinstance(part, int):
             text += f"[{part}]"
+        elif subscript and text:
+            text += f"[{part!r}]"
         else:
             text += f".{part}" if text else str(part)
     return text or "value"
@@ -379,7 +382,12 @@ class _Shown:
 
 
 def as_transfer_error(
-    exc: ValidationError, field: str = "", *, show_value: bool = True, aliases: Mapping[str, str] | None = None
+    exc: ValidationError,
+    field: str = "",
+    *,
+    show_value: bool = True,
+    aliases: Mapping[str, str] | None = None,
+    subscript: bool = False,
 ) -> TransferValidationError:
     """The first error of ``exc`` as ``TransferValidationError`` naming the field and the expected form.
 
@@ -390,7 +398,7 @@ def as_transfer_error(
     loc = tuple(first["loc"])
     if aliases and loc and isinstance(loc[0], str) and loc[0] in aliases:
         loc = (aliases[loc[0]], *loc[1:])
-    where = _location(field, loc)
+    where = _location(field, loc, subscript)
     got = first.get("input") if show_value and first["type"] != "missing" else None
     if isinstance(got, str | bytes) and len(got) > 200:
         got = _Shown(f"{got[:200]!r}... ({len(got)} chars)")
@@ -414,13 +422,20 @@ def validate(tp: Any, value: Any, field: str, *, show_value: bool = True) -> Any
 
 
 def validate_model(
-    model: type[M], data: Any, field: str = "", *, show_value: bool = True, aliases: Mapping[str, str] | None = None
+    model: type[M],
+    data: Any,
+    field: str = "",
+    *,
+    show_value: bool = True,
+    aliases: Mapping[str, str] | None = None,
+    subscript: bool = False,
 ) -> M:
-    """``data`` validated as ``model``; errors name ``field.<model field>`` (or its alias)."""
+    """``data`` validated as ``model``; errors name ``field.<model field>`` (or its alias; with ``subscript``,
+    ``field['<model field>']``)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise as_transfer_error(exc, field, show_value=show_value, aliases=aliases) from None
+        raise as_transfer_error(exc, field, show_value=show_value, aliases=aliases, subscript=subscript) from None
     except RecursionError:
         raise TransferValidationError(field or model.__name__, "a value nested less deeply", show_value=False) from None
 
@@ -463,15 +478,6 @@ def check_if_literal(value: Any, check: Callable[[Any], Any]) -> None:
 # --------------------------------------------------------------------------------------------- base URLs
 
 
-def is_loopback_host(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def validate_base_url(raw: str, *, field: str = "host") -> str:
     """Accept ``https://host[:port][/path]``, or ``http://`` for loopback hosts only (the sandbox).
 
@@ -492,7 +498,11 @@ def validate_base_url(raw: str, *, field: str = "host") -> str:
         raise TransferConfigError(f"{where} must not carry credentials; use login/password")
     if url.query or url.fragment:
         raise TransferConfigError(f"{where} must not have a query string or fragment")
-    if url.scheme == "http" and not is_loopback_host(url.host):
+    try:
+        loopback = url.host == "localhost" or ipaddress.ip_address(url.host.strip("[]")).is_loopback
+    except ValueError:
+        loopback = False
+    if url.scheme == "http" and not loopback:
         raise TransferConfigError(
             f"{where}: plain http:// is only allowed for loopback hosts (127.0.0.1, ::1, localhost); "
             f"use https:// for {url.host!r}"

@@ -413,7 +413,8 @@ class TransferWait:
             reasons = "; ".join(_describe(check) for check in failed)
             return self.event("failure", f"{len(failed)} of {len(ids)} transfer(s) failed: {reasons}", fatal=True)
         if all(tid in latest and self.args.verdict(latest[tid].status) == "success" for tid in ids):
-            return self.event("success", f"all {len(ids)} transfer(s) reached {self._success_text()}")
+            success = " or ".join(sorted(self.args.success_statuses))
+            return self.event("success", f"all {len(ids)} transfer(s) reached {success}")
         exhausted = [tid for tid in ids if state.errors.get(tid, 0) >= self.args.max_consecutive_errors]
         if exhausted:
             tid = exhausted[0]
@@ -514,9 +515,6 @@ class TransferWait:
         """Some transfer still waited for has its latest check failing with a transient error."""
         return any(ref.transfer_id in self.state.last_error for ref in self.pending())
 
-    def _success_text(self) -> str:
-        return " or ".join(sorted(self.args.success_statuses))
-
     def _timeout_message(self, ids: list[str], deadline: float) -> str:
         when = datetime.fromtimestamp(deadline, UTC).isoformat(timespec="seconds")
         waiting = [
@@ -534,7 +532,8 @@ class TransferWait:
                 parts.append(f"{tid}: never checked")
         return (
             f"Timed out at the deadline {when} waiting for {len(waiting)} of {len(ids)} transfer(s) "
-            f"to reach {self._success_text()} (last check made at the deadline): {'; '.join(parts)}"
+            f"to reach {' or '.join(sorted(self.args.success_statuses))} (last check made at the deadline): "
+            f"{'; '.join(parts)}"
         )
 
 
@@ -561,7 +560,7 @@ class TransferWaiting(BaseOperator):
         context: Context,
         *,
         conn_id: str,
-        transfers: tuple[list[dict[str, Any]], bool],
+        transfers: Any,
         args: WaitArgs,
         deferrable: bool,
         policy: Policy = None,
@@ -569,18 +568,20 @@ class TransferWaiting(BaseOperator):
         resume: dict[str, Any] | None = None,
         on_defer: Callable[[], None] | None = None,
     ) -> Any:
-        """Wait for ``transfers`` (``parse_transfers`` output) on ``conn_id``; the result of ``finish_wait``.
+        """Wait for ``transfers`` (one transfer's JSON or several, as ``parse_transfers`` reads them) on ``conn_id``;
+        the result of ``finish_wait``.
 
         ``resume`` comes back to ``finish_wait`` as keyword arguments; ``on_defer`` runs just before deferring.
         """
         hook, wait = self.start_wait(conn_id, policy, transfers, args.started())
         self._wait = wait  # the latest wait, for logs and tests
-        with hook:
-            if deferrable:
-                wait.check(hook)
-                event = wait.outcome()
-            else:
+        if deferrable:  # the first check takes the trigger's path: every transfer at once, in an event loop
+            event = asyncio.run(_first_check(hook, wait))
+        else:
+            try:
                 event = wait.run(hook, log=self.log, interval=interval)
+            finally:
+                hook.close()
         if event is not None:
             return self.finish_wait(context, event, **(resume or {}))
         from airflow_provider_transfers.triggers.transfer import TransferStatusTrigger
@@ -594,15 +595,19 @@ class TransferWaiting(BaseOperator):
         )
 
     def start_wait(
-        self, conn_id: str, policy: Policy, transfers: tuple[list[dict[str, Any]], bool], args: WaitArgs
+        self, conn_id: str, policy: Policy, transfers: Any, args: WaitArgs
     ) -> tuple[TransferHook, TransferWait]:
-        """The connection's hook and a wait over ``transfers``, each reference validated once by that hook."""
+        """The connection's hook and a wait over ``transfers``, each reference validated once by that hook.
+
+        Nothing a task retry could fix: bad input and a bad connection raise ``AirflowFailException``.
+        """
         try:
+            items, single = parse_transfers(transfers)
             hook = get_transfer_hook(conn_id, policy=dict(policy or {}))
         except TransferProviderError as exc:
             raise AirflowFailException(str(exc)) from exc
         try:
-            return hook, TransferWait(resolve_refs(hook, transfers[0], conn_id), args, single=transfers[1])
+            return hook, TransferWait(resolve_refs(hook, items, conn_id), args, single=single)
         except TransferValidationError as exc:
             hook.close()
             raise AirflowFailException(f"{hook.platform}: {exc}") from exc
@@ -618,6 +623,14 @@ class TransferWaiting(BaseOperator):
     def finish_wait(self, context: Context, event: WaitEvent, **resume: Any) -> Any:
         """Turn the event into the task's result or exception."""
         raise NotImplementedError
+
+
+async def _first_check(hook: TransferHook, wait: TransferWait) -> WaitEvent | None:
+    try:
+        await wait.acheck(hook)
+    finally:
+        await hook.aclose()
+    return wait.outcome()
 
 
 DEFAULT_POLL_INTERVAL = 5.0
@@ -674,7 +687,7 @@ class TransferWaitMixin(TransferWaiting):
         outcome: dict[str, Any] = self.wait_for(
             context,
             conn_id=self.wait_conn_id(),
-            transfers=([result], True),
+            transfers=result,
             args=self.wait_args,
             deferrable=self.deferrable,
             resume={"transfer": result},

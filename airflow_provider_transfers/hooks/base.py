@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, ClassVar, Self, TypeVar
 
+import attrs
 import httpx
 from airflow.sdk import BaseHook, Connection
+from airflow.sdk.exceptions import AirflowException
 from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from airflow_provider_transfers.connection_ui import hook_ui_field_behaviour
 from airflow_provider_transfers.exceptions import (
@@ -26,11 +28,10 @@ from airflow_provider_transfers.exceptions import (
     TransferAuthError,
     TransferConfigError,
     TransferProviderError,
-    TransferServerError,
     TransferTransportError,
     TransferValidationError,
 )
-from airflow_provider_transfers.http.client import ApiClient, HttpPolicy, check_extra, check_known_keys
+from airflow_provider_transfers.http.client import ApiClient, HttpPolicy, Request, check_known_keys
 from airflow_provider_transfers.models import TransferCheck, TransferStatus
 
 
@@ -49,23 +50,6 @@ class ConnectionSettings:
 
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Request:
-    """One request of a hook, described once; ``TransferHook.send`` (sync) or ``asend`` (async) sends it.
-
-    ``model`` parses a successful answer (``None``: the JSON as it came); ``what`` names it in errors.
-    """
-
-    method: str
-    path: str
-    model: type[BaseModel] | None = None
-    what: str = "response"
-    json: Any = None
-    params: Mapping[str, Any] | None = None
-    bucket: str = "default"
-    idempotent: bool = True
 
 
 Plan = Generator[Request, Any, T]
@@ -124,7 +108,8 @@ class TransferHook(BaseHook, abc.ABC):
     default_policy: ClassVar[HttpPolicy] = HttpPolicy()
     connection_ui: ClassVar[dict[str, Any]]
     ref_model: ClassVar[type[TransferRef]]
-    """The platform's ``TransferRef`` subclass (a saved reference is read back with its ``model_validate``)."""
+    """The platform's ``TransferRef`` subclass (a saved reference is read back with ``model_construct``: it was
+    checked when first built)."""
     extra_keys: ClassVar[frozenset[str]] = frozenset()
     """The connection extras the hook reads besides the policy fields; any other key is refused."""
     """The connection form's metadata (``connection_ui.py``), also published in ``get_provider_info()``."""
@@ -146,8 +131,16 @@ class TransferHook(BaseHook, abc.ABC):
         """``conn_id`` may also be passed as the hook's own keyword (``conn_name_attr``), the way Airflow's
         ``Connection.get_hook`` builds hooks: ``TwilioFlexHook(twilio_flex_conn_id="...")``."""
         super().__init__()
-        conn_id = self._conn_id_argument(conn_id, conn_name)
-        self.conn_id = conn_id or self.default_conn_name
+        unexpected = sorted(set(conn_name) - {self.conn_name_attr})
+        if unexpected:
+            raise TypeError(
+                f"{type(self).__name__}() got unexpected keyword argument(s) {unexpected}; "
+                f"the connection id is passed as conn_id or {self.conn_name_attr}"
+            )
+        named = conn_name.get(self.conn_name_attr)
+        if conn_id is not None and named is not None and named != conn_id:
+            raise TypeError(f"{type(self).__name__}() got conn_id={conn_id!r} and {self.conn_name_attr}={named!r}")
+        self.conn_id = conn_id or named or self.default_conn_name
         self._connection = connection
         self._policy_overrides = dict(policy or {})
         check_known_keys(self._policy_overrides, HttpPolicy.FIELDS, f"{type(self).__name__}: unknown policy option")
@@ -155,19 +148,6 @@ class TransferHook(BaseHook, abc.ABC):
         self._async_transport = async_transport
         self._api: ApiClient | None = None
         self._settings: ConnectionSettings | None = None
-
-    @classmethod
-    def _conn_id_argument(cls, conn_id: str | None, conn_name: Mapping[str, str | None]) -> str | None:
-        unexpected = sorted(set(conn_name) - {cls.conn_name_attr})
-        if unexpected:
-            raise TypeError(
-                f"{cls.__name__}() got unexpected keyword argument(s) {unexpected}; "
-                f"the connection id is passed as conn_id or {cls.conn_name_attr}"
-            )
-        named = conn_name.get(cls.conn_name_attr)
-        if conn_id is not None and named is not None and named != conn_id:
-            raise TypeError(f"{cls.__name__}() got conn_id={conn_id!r} and {cls.conn_name_attr}={named!r}")
-        return conn_id if conn_id is not None else named
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(conn_id={self.conn_id!r})"
@@ -184,28 +164,19 @@ class TransferHook(BaseHook, abc.ABC):
     def parse_error(response: httpx.Response) -> dict[str, Any]:
         """Keyword arguments for ``TransferApiError`` from an error response (any body, even none)."""
 
-    def policy_for(self, conn: Connection) -> HttpPolicy:
-        extra = check_extra(conn.conn_id or self.conn_id, conn.extra, self.extra_keys)
-        from_extra = self.default_policy.merged(extra, origin=f"Connection {self.conn_id!r} extra")
-        return from_extra.merged(self._policy_overrides, origin=f"{type(self).__name__} policy")
-
-    def rate_scope(self, settings: ConnectionSettings) -> str:
-        """Who the platform's rate limit counts: the account (Twilio) or customer (VoIPbin) at one base URL.
-
-        Used as the shared bucket's key (hashed there, so no id or credential is written to Redis).
-        """
+    def _make_client(self, conn: Connection) -> ApiClient:
+        conn_id = conn.conn_id or self.conn_id  # the extra as a whole first: not JSON or an unknown key
+        policy = self.default_policy.for_connection(conn_id, conn.extra, self.extra_keys, self._policy_overrides)
+        settings = self._settings = self.settings_from_connection(conn)
+        # Who the platform's rate limit counts: the account (Twilio) or customer (VoIPbin) at one base URL (the
+        # shared bucket's key, hashed there: no id or credential is written to Redis).
         account = settings.details.get("account_sid") or settings.details.get("username")
         who = account or (settings.secrets[0] if settings.secrets else self.conn_id)
-        return f"{self.platform}|{settings.base_url}|{who}"
-
-    def _make_client(self, conn: Connection) -> ApiClient:
-        policy = self.policy_for(conn)  # the extra as a whole first: not JSON or an unknown key
-        settings = self._settings = self.settings_from_connection(conn)
         return ApiClient(
             platform=self.platform,
             base_url=settings.base_url,
             policy=policy,
-            rate_scope=self.rate_scope(settings),
+            rate_scope=f"{self.platform}|{settings.base_url}|{who}",
             error_parser=self.parse_error,
             auth=settings.auth,
             secrets=settings.secrets,
@@ -300,35 +271,20 @@ class TransferHook(BaseHook, abc.ABC):
 
     def check_ref(self, ref: Any) -> TransferCheck:
         """Current status of one (validated) transfer, with its evidence."""
-        return drive(self.check_plan(ref), self.send)
+        return drive(self.check_plan(ref), self.get_conn().request)
 
     async def acheck_ref(self, ref: Any) -> TransferCheck:
         """``check_ref`` for the event loop (triggers, reconciliation)."""
-        return await adrive(self.check_plan(ref), self.asend)
-
-    # ------------------------------------------------------------------ requests
+        api = await self.aget_conn()
+        return await adrive(self.check_plan(ref), api.arequest)
 
     def send(self, request: Request) -> Any:
-        """Send ``request`` through the HTTP policy; its answer parsed as ``request.model``."""
-        return self._parsed(request, self.api.request(**_call_kwargs(request)))
+        """Send one request through the HTTP policy (the platform's actions: create, update, hang up)."""
+        return self.get_conn().request(request)
 
     async def asend(self, request: Request) -> Any:
         api = await self.aget_conn()
-        return self._parsed(request, await api.arequest(**_call_kwargs(request)))
-
-    def _parsed(self, request: Request, data: Any) -> Any:
-        if request.model is None:
-            return data
-        try:
-            return request.model.model_validate(data)
-        except ValidationError as exc:
-            raise TransferServerError(
-                platform=self.platform,
-                status_code=200,
-                method=request.method,
-                path=request.path,
-                message=f"the {request.what} in the response does not match the documented shape: {exc}",
-            ) from None
+        return await api.arequest(request)
 
     check_bucket: ClassVar[str] = "default"
     """The rate-limit bucket a status check draws from (the poll budget follows that bucket's rate)."""
@@ -399,17 +355,6 @@ class TransferHook(BaseHook, abc.ABC):
         return f"Unexpected answer from {self.platform}: {exc}"
 
 
-def _call_kwargs(request: Request) -> dict[str, Any]:
-    return {
-        "method": request.method,
-        "path": request.path,
-        "json": request.json,
-        "params": request.params,
-        "bucket": request.bucket,
-        "idempotent": request.idempotent,
-    }
-
-
 # --------------------------------------------------------------------------------------------- lookup
 
 
@@ -447,8 +392,19 @@ def hook_class_for(conn_type: str | None, *, conn_id: str | None = None) -> type
 
 
 def hook_for_connection(conn: Connection, **kwargs: Any) -> TransferHook:
-    """The platform's hook for an already loaded connection (``kwargs``: ``policy=``, transports for tests)."""
-    return hook_class_for(conn.conn_type, conn_id=conn.conn_id)(conn.conn_id, connection=conn, **kwargs)
+    """The platform's hook for a loaded connection, built by Airflow's own lookup (``Connection.get_hook``, from
+    the providers' ``connection-types``) and handed the connection so it is not fetched again. ``kwargs``:
+    ``policy=``, transports for tests."""
+    conn_type = normalize_conn_type(conn.conn_type)
+    own = conn if conn.conn_type == conn_type else attrs.evolve(conn, conn_type=conn_type)
+    try:
+        hook = own.get_hook(hook_params={"connection": conn, **kwargs})
+    except (AirflowException, TypeError, ImportError):  # an unknown type, or a hook that is no TransferHook
+        hook = None
+    if not isinstance(hook, TransferHook):
+        hook_class_for(conn.conn_type, conn_id=conn.conn_id)  # raises, naming the supported types
+        raise TypeError(f"{type(hook).__name__} is not a TransferHook")
+    return hook
 
 
 def get_transfer_hook(conn_id: str, **kwargs: Any) -> TransferHook:

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import httpx
 from airflow.sdk import Connection
+from pydantic import ValidationInfo, field_validator
 
 from airflow_provider_transfers.connection_ui import TWILIO_FLEX_UI
 from airflow_provider_transfers.exceptions import (
@@ -19,19 +20,22 @@ from airflow_provider_transfers.exceptions import (
     TransferNotFoundError,
     TransferValidationError,
 )
-from airflow_provider_transfers.hooks.base import ConnectionSettings, Plan, Request, TransferHook, TransferRef
-from airflow_provider_transfers.http.client import HttpPolicy, fallback_message, json_error_fields
+from airflow_provider_transfers.hooks.base import ConnectionSettings, Plan, TransferHook, TransferRef
+from airflow_provider_transfers.http.client import HttpPolicy, Request, fallback_message, json_error_fields
 from airflow_provider_transfers.models import TransferCheck, TwilioTransfer
 from airflow_provider_transfers.validation import (
     MAX_BODY_BYTES,
     PositiveInt,
+    check_as,
     json_object,
     twilio_sid,
     validate,
     validate_base_url,
+    validate_model,
 )
 
 DEFAULT_BASE_URL = "https://flex-api.twilio.com"
+_SID_PREFIX = {"interaction_sid": "KD", "channel_sid": "UO", "sid": "UX"}
 _REGION_TOKEN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
@@ -51,11 +55,16 @@ def normalize_body(body: Any, field: str = "body", *, max_bytes: int = MAX_BODY_
 
 
 class TwilioTransferRef(TransferRef):
-    """What identifies a Flex transfer: its interaction, channel and own SIDs (validated)."""
+    """What identifies a Flex transfer: its interaction, channel and own SIDs."""
 
     interaction_sid: str
     channel_sid: str
     sid: str
+
+    @field_validator("interaction_sid", "channel_sid", "sid", mode="before")
+    @classmethod
+    def _sid(cls, value: Any, info: ValidationInfo) -> Any:
+        return check_as(twilio_sid(_SID_PREFIX[info.field_name or ""]), value)
 
     @property
     def transfer_id(self) -> str:
@@ -209,17 +218,15 @@ class TwilioFlexHook(TransferHook):
 
     @classmethod
     def transfer_ref(cls, transfer: Any) -> TwilioTransferRef:
-        """``interaction_sid``, ``channel_sid`` and ``sid`` of a transfer's JSON, each validated."""
+        """``interaction_sid``, ``channel_sid`` and ``sid`` of a transfer's JSON, each checked."""
         if not isinstance(transfer, Mapping):
             raise TransferValidationError("transfer", "the transfer's JSON object", type(transfer).__name__)
-        return TwilioTransferRef.model_construct(
-            interaction_sid=validate_sid(transfer.get("interaction_sid"), "KD", "transfer['interaction_sid']"),
-            channel_sid=validate_sid(transfer.get("channel_sid"), "UO", "transfer['channel_sid']"),
-            sid=validate_sid(transfer.get("sid"), "UX", "transfer['sid']"),
-        )
+        fields = {name: transfer.get(name) for name in TwilioTransferRef.model_fields}
+        return validate_model(TwilioTransferRef, fields, "transfer", subscript=True)
 
-    @staticmethod
-    def _check(found: TwilioTransfer) -> TransferCheck:
+    def check_plan(self, ref: TwilioTransferRef) -> Plan[TransferCheck]:
+        """One read: Twilio reports the transfer's status itself."""
+        found: TwilioTransfer = yield _transfer_request("GET", ref.path)
         return TransferCheck(
             platform="twilio_flex",
             transfer_id=found.sid or "",
@@ -231,10 +238,6 @@ class TwilioFlexHook(TransferHook):
                 "date_updated": found.date_updated.isoformat() if found.date_updated else None,
             },
         )
-
-    def check_plan(self, ref: TwilioTransferRef) -> Plan[TransferCheck]:
-        """One read: Twilio reports the transfer's status itself."""
-        return self._check((yield _transfer_request("GET", ref.path)))
 
     # ------------------------------------------------------------------ stale transfers: update them
 
@@ -260,7 +263,7 @@ class TwilioFlexHook(TransferHook):
         api = self.api
         expected = self.settings.details.get("account_sid")
         try:
-            config = api.request("GET", "/v1/Configuration", bucket="configuration")
+            config = api.request(Request("GET", "/v1/Configuration", bucket="configuration"))
         except TransferNotFoundError:
             return (
                 f"Credentials accepted by {api.base_url}, but Flex is not enabled on account {expected} "

@@ -23,9 +23,9 @@ from airflow_provider_transfers.exceptions import (
     TransferConfigError,
     TransferValidationError,
 )
-from airflow_provider_transfers.hooks.base import ConnectionSettings, Plan, Request, TransferHook, TransferRef
+from airflow_provider_transfers.hooks.base import ConnectionSettings, Plan, TransferHook, TransferRef
 from airflow_provider_transfers.hooks.voipbin_auth import AccessKeyAuth, JwtAuth
-from airflow_provider_transfers.http.client import HttpPolicy, fallback_message, json_error_fields
+from airflow_provider_transfers.http.client import HttpPolicy, Request, fallback_message, json_error_fields
 from airflow_provider_transfers.models import (
     VOIPBIN_NOT_DELETED_SENTINEL,
     TransferCheck,
@@ -451,7 +451,7 @@ class VoipbinHook(TransferHook):
     def _probe(self) -> str:
         """``GET /calls?page_size=1``: the cheapest authenticated read."""
         api = self.api
-        api.request("GET", "/calls", params={"page_size": 1}, bucket=BUCKET)
+        api.request(Request("GET", "/calls", params={"page_size": 1}, bucket=BUCKET))
         mode = self.settings.details.get("auth_mode")
         who = f"user {self.settings.details.get('username')!r}" if mode == "jwt" else "an access key"
         return f"Connected to VoIPbin at {api.base_url} with {who}"

@@ -123,16 +123,6 @@ class HttpPolicy(BaseModel):
         except ValidationError as exc:
             raise as_transfer_error(exc) from None
 
-    @property
-    def limiter_enabled(self) -> bool:
-        return bool(self.rate_limit)
-
-    @property
-    def effective_burst(self) -> int:
-        if self.rate_burst is not None:
-            return self.rate_burst
-        return max(1, math.floor(self.rate_limit or 1))
-
     def merged(self, source: Mapping[str, Any], *, origin: str) -> HttpPolicy:
         """A copy with the policy fields found in ``source`` (other keys are left to :func:`check_extra`).
 
@@ -146,6 +136,17 @@ class HttpPolicy(BaseModel):
             return HttpPolicy(**{**self.model_dump(), **changes})
         except TransferValidationError as exc:
             raise TransferConfigError(f"{origin}: {exc}") from None
+
+    def for_connection(
+        self,
+        conn_id: str,
+        extra: str | Mapping[str, Any] | None,
+        hook_keys: Iterable[str],
+        overrides: Mapping[str, Any],
+    ) -> HttpPolicy:
+        """These defaults, then the connection's extra (checked as a whole), then the hook's ``policy=`` overrides."""
+        from_extra = self.merged(check_extra(conn_id, extra, hook_keys), origin=f"Connection {conn_id!r} extra")
+        return from_extra.merged(overrides, origin="policy")
 
 
 def check_extra(conn_id: str, raw: str | Mapping[str, Any] | None, hook_keys: Iterable[str] = ()) -> dict[str, Any]:
@@ -199,9 +200,18 @@ class MalformedResponseError(TransferServerError):
 
 
 @dataclass(frozen=True)
-class Call:
+class Request:
+    """One request, described once and sent by ``ApiClient.request`` (sync) or ``arequest`` (async).
+
+    ``model`` parses a successful answer (``None``: the JSON as it came); ``what`` names it in errors;
+    ``bucket`` is the rate-limit bucket it draws from; a request that is not ``idempotent`` is retried only
+    when the platform cannot have acted on it.
+    """
+
     method: str
     path: str
+    model: type[BaseModel] | None = None
+    what: str = "response"
     json: Any = None
     params: Mapping[str, Any] | None = None
     bucket: str = "default"
@@ -253,7 +263,7 @@ class ApiClient:
         self._async_transport = async_transport
         self._sleep = sleep
         self._asleep = asleep
-        self._limiter = make_limiter(policy, rate_scope or f"{platform}|{self.base_url}")
+        self.limiter = make_limiter(policy, rate_scope or f"{platform}|{self.base_url}")
         self._client: httpx.Client | None = None
         self._aclient: httpx.AsyncClient | None = None
         self._aloop: asyncio.AbstractEventLoop | None = None
@@ -303,72 +313,70 @@ class ApiClient:
 
     # ------------------------------------------------------------------ requests
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        call = Call(method.upper(), path, **kwargs)
-        retrying = Retrying(**self._retry_kwargs(call), sleep=self._sleep)
-        return retrying(self._send_once, call)
+    def request(self, request: Request) -> Any:
+        """Send ``request`` under the policy (rate limit, retries); its answer parsed as ``request.model``."""
+        return Retrying(**self._retry_kwargs(request), sleep=self._sleep)(self._send_once, request)
 
-    async def arequest(self, method: str, path: str, **kwargs: Any) -> Any:
-        call = Call(method.upper(), path, **kwargs)
-        retrying = AsyncRetrying(**self._retry_kwargs(call), sleep=self._asleep)
-        return await retrying(self._asend_once, call)
+    async def arequest(self, request: Request) -> Any:
+        return await AsyncRetrying(**self._retry_kwargs(request), sleep=self._asleep)(self._asend_once, request)
 
-    @property
-    def limiter(self) -> RateLimiter | None:
-        return self._limiter
-
-    def _send_once(self, call: Call) -> Any:
-        bucket = self._limiter.bucket(call.bucket) if self._limiter is not None else None
+    def _send_once(self, call: Request) -> Any:
+        bucket = self.limiter.bucket(call.bucket) if self.limiter is not None else None
         if bucket is not None:
             bucket.acquire()
         request = self._build(self.client, call)
-        self.stats["requests"] += 1
-        with _in_flight(bucket):
-            try:
-                response = self.client.send(request)
-            except httpx.TransportError as exc:
-                raise self._transport_failure(call, exc) from None
+        try:
+            response = self.client.send(request)
+        except httpx.TransportError as exc:
+            raise self._transport_failure(call, exc) from None
+        finally:
+            if bucket is not None:
+                bucket.in_flight -= 1
         return self._handle(call, response, bucket)
 
-    async def _asend_once(self, call: Call) -> Any:
-        bucket = self._limiter.bucket(call.bucket) if self._limiter is not None else None
+    async def _asend_once(self, call: Request) -> Any:
+        bucket = self.limiter.bucket(call.bucket) if self.limiter is not None else None
         if bucket is not None:
             await bucket.aacquire()
         client = self.aclient
         request = self._build(client, call)
-        self.stats["requests"] += 1
-        with _in_flight(bucket):
-            try:
-                response = await client.send(request)
-            except httpx.TransportError as exc:
-                raise self._transport_failure(call, exc) from None
+        try:
+            response = await client.send(request)
+        except httpx.TransportError as exc:
+            raise self._transport_failure(call, exc) from None
+        finally:
+            if bucket is not None:
+                bucket.in_flight -= 1
         return self._handle(call, response, bucket)
 
-    def _build(self, client: httpx.Client | httpx.AsyncClient, call: Call) -> httpx.Request:
+    def _build(self, client: httpx.Client | httpx.AsyncClient, call: Request) -> httpx.Request:
+        """The httpx request (refused if a credential would travel in its URL); counts it as in flight."""
         request = client.build_request(call.method, call.path, json=call.json, params=call.params)
         url = str(request.url)
         if any(secret in url for secret in self._secrets):
             raise TransferConfigError(f"{self.platform}: refusing to send a request with a credential in its URL")
+        self.stats["requests"] += 1
+        if self.limiter is not None:
+            self.limiter.bucket(call.bucket).in_flight += 1
         return request
 
-    def _transport_failure(self, call: Call, exc: httpx.TransportError) -> TransferTransportError:
+    def _transport_failure(self, call: Request, exc: httpx.TransportError) -> TransferTransportError:
         self.stats["transport_errors"] += 1
         return TransferTransportError(self.platform, call.method, call.path, exc, sent=not isinstance(exc, _NOT_SENT))
 
-    def _handle(self, call: Call, response: httpx.Response, bucket: Bucket | None = None) -> Any:
+    def _handle(self, call: Request, response: httpx.Response, bucket: Bucket | None = None) -> Any:
         self.stats[f"status_{response.status_code}"] += 1
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         if bucket is not None:
+            concurrent = response.headers.get(CONCURRENT_HEADER, "")
             bucket.feedback(
                 throttled=response.status_code == 429,
                 retry_after=retry_after,
-                concurrent=_int_header(response, CONCURRENT_HEADER),
+                concurrent=int(concurrent) if concurrent.isdigit() else None,
             )
         if response.is_success:
-            if not response.content:
-                return {}
             try:
-                return response.json()
+                data = response.json() if response.content else {}
             except ValueError:
                 raise MalformedResponseError(
                     platform=self.platform,
@@ -376,6 +384,18 @@ class ApiClient:
                     method=call.method,
                     path=call.path,
                     message="the response body is not valid JSON",
+                ) from None
+            if call.model is None:
+                return data
+            try:
+                return call.model.model_validate(data)
+            except ValidationError as exc:
+                raise TransferServerError(
+                    platform=self.platform,
+                    status_code=response.status_code,
+                    method=call.method,
+                    path=call.path,
+                    message=f"the {call.what} in the response does not match the documented shape: {exc}",
                 ) from None
         fields = self._error_parser(response)
         cls = api_error_class(response.status_code)
@@ -390,7 +410,7 @@ class ApiClient:
 
     # ------------------------------------------------------------------ retry policy
 
-    def _retry_kwargs(self, call: Call) -> dict[str, Any]:
+    def _retry_kwargs(self, call: Request) -> dict[str, Any]:
         return {
             "stop": stop_after_attempt(self.policy.max_attempts),
             "retry": retry_if_exception(lambda exc: self._should_retry(call, exc)),
@@ -400,7 +420,7 @@ class ApiClient:
         }
 
     @staticmethod
-    def _should_retry(call: Call, exc: BaseException) -> bool:
+    def _should_retry(call: Request, exc: BaseException) -> bool:
         if isinstance(exc, TransferTransportError):
             return call.idempotent or not exc.sent
         if isinstance(exc, TransferApiError) and exc.retryable:
@@ -446,37 +466,15 @@ CONCURRENT_HEADER = "Twilio-Concurrent-Requests"
 
 def make_limiter(policy: HttpPolicy, scope: str) -> RateLimiter | None:
     """The policy's rate budget: none, a local (adaptive) bucket per key, or one shared through Redis."""
-    if not policy.limiter_enabled:
+    if not policy.rate_limit:
         return None
-    rate, burst = float(policy.rate_limit or 0), policy.effective_burst
+    rate = float(policy.rate_limit)
+    burst = policy.rate_burst if policy.rate_burst is not None else max(1, math.floor(rate))
     if policy.rate_limit_backend:
         from airflow_provider_transfers.http.ratelimit import SharedRateLimiter
 
         return SharedRateLimiter(rate, burst, url=policy.rate_limit_backend, scope=scope, adaptive=policy.adaptive_rate)
     return RateLimiter(rate, burst, adaptive=policy.adaptive_rate)
-
-
-class _in_flight:
-    """Counts a bucket's requests waiting for an answer (the adaptive layer's own share of the account)."""
-
-    def __init__(self, bucket: Bucket | None) -> None:
-        self.bucket = bucket
-
-    def __enter__(self) -> None:
-        if self.bucket is not None:
-            self.bucket.in_flight += 1
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bucket is not None:
-            self.bucket.in_flight -= 1
-
-
-def _int_header(response: httpx.Response, name: str) -> int | None:
-    value = response.headers.get(name)
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
 
 
 def json_error_fields(response: httpx.Response) -> Any:

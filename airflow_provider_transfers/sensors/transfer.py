@@ -21,7 +21,6 @@ from airflow.sdk.exceptions import (
     AirflowSkipException,
 )
 
-from airflow_provider_transfers.exceptions import TransferValidationError
 from airflow_provider_transfers.hooks.base import check_for_any_platform, get_transfer_hook
 from airflow_provider_transfers.validation import ConnId, check_if_literal, validate, validator
 from airflow_provider_transfers.waiting import (
@@ -110,11 +109,11 @@ class TransferStatusSensor(TransferWaiting, BaseSensorOperator):
             return self.wait_for(
                 context,
                 conn_id=self.conn_id,
-                transfers=self._transfers(),
+                transfers=self.transfer,
                 args=self.wait_args,
                 deferrable=self.deferrable,
                 policy=self.policy,
-                interval=self._backoff(),
+                interval=None if self.deferrable else self._backoff(),
             )
         except (AirflowFailException, AirflowSensorTimeout) as exc:
             if self.soft_fail or self.never_fail:
@@ -126,7 +125,7 @@ class TransferStatusSensor(TransferWaiting, BaseSensorOperator):
         during the check (the final check starts at or after it). State is kept across pokes of one instance."""
         if self._wait is None:
             args = self.wait_args.started(self._first_try_start(context))
-            hook, self._wait = self.start_wait(self.conn_id, self.policy, self._transfers(), args)
+            hook, self._wait = self.start_wait(self.conn_id, self.policy, self.transfer, args)
         else:
             hook = get_transfer_hook(self.conn_id, policy=self.policy)
         with hook:
@@ -170,9 +169,3 @@ class TransferStatusSensor(TransferWaiting, BaseSensorOperator):
             return BaseSensorOperator._get_next_poke_interval(self, started, lambda: time.monotonic() - started, polls)
 
         return interval
-
-    def _transfers(self) -> tuple[list[dict[str, Any]], bool]:
-        try:
-            return parse_transfers(self.transfer)
-        except TransferValidationError as exc:
-            raise AirflowFailException(str(exc)) from exc

@@ -136,7 +136,7 @@ class TransferStatusTrigger(BaseTrigger):
             async with HOOKS.lease(self.conn_id, self.policy) as shared:
                 hook = shared.hook
                 if self._refs:
-                    wait.refs = [hook.ref_model.model_validate(fields) for fields in self._refs]
+                    wait.refs = [hook.ref_model.model_construct(**fields) for fields in self._refs]
                 else:
                     wait.refs = resolve_refs(hook, self._transfers, self.conn_id)
                     self._refs = [ref.fields() for ref in wait.refs]

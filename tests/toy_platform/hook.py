@@ -13,8 +13,8 @@ import httpx
 from airflow.sdk import Connection
 
 from airflow_provider_transfers.exceptions import TransferValidationError
-from airflow_provider_transfers.hooks.base import ConnectionSettings, Plan, Request, TransferHook, TransferRef
-from airflow_provider_transfers.http.client import fallback_message
+from airflow_provider_transfers.hooks.base import ConnectionSettings, Plan, TransferHook, TransferRef
+from airflow_provider_transfers.http.client import Request, fallback_message
 from airflow_provider_transfers.models import TransferCheck, TransferStatus
 from airflow_provider_transfers.validation import full_match, validate, validate_base_url
 
@@ -69,9 +69,9 @@ class ToyHook(TransferHook):
 
     async def aact_on_stale(self, ref: ToyTransferRef, body: Mapping[str, Any]) -> str:
         api = await self.aget_conn()
-        data = await api.arequest("POST", f"/toys/{ref.id}/drop", bucket="toy")
+        data = await api.arequest(Request("POST", f"/toys/{ref.id}/drop", bucket="toy"))
         return f"dropped {ref.id}; state now {data['state']}"
 
     def _probe(self) -> str:
-        self.api.request("GET", "/toys/toy-0", bucket="toy")
+        self.api.request(Request("GET", "/toys/toy-0", bucket="toy"))
         return "Connected to the toy platform"
