@@ -157,6 +157,19 @@ CONN_ID_EXPECTED = "an Airflow connection id: letters, digits, '_', '.', '-' (at
 ConnId = Annotated[str, _strict_text(CONN_ID_EXPECTED), full_match(r"[\w.\-]{1,250}", CONN_ID_EXPECTED)]
 """An Airflow connection id (Airflow's own key rule: ``[\\w.-]``, 1 to 250 characters)."""
 
+
+def one_conn_id(name: str, own: Any, conn_id: Any, default: str) -> Any:
+    """An operator's connection, given as its own keyword (``name``, canonical) or as ``conn_id`` (as in the sensor
+    and the reconciliation); checked now when literal. Both given, differing, is refused (which one was meant?)."""
+    if conn_id is not None and own != default and own != conn_id:
+        raise TransferValidationError(
+            f"{name} / conn_id", f"one connection (they name the same argument); got {own!r} and {conn_id!r}"
+        )
+    chosen = conn_id if conn_id is not None else own
+    check_if_literal(chosen, validator(ConnId, name))
+    return chosen
+
+
 # --------------------------------------------------------------------------------------------- addresses
 
 E164_EXPECTED = "an E.164 phone number like +15551234567"
@@ -403,12 +416,20 @@ def as_transfer_error(
     if isinstance(got, str | bytes) and len(got) > 200:
         got = _Shown(f"{got[:200]!r}... ({len(got)} chars)")
     elif not isinstance(got, _Shown | str | bytes | int | float | type(None)):
-        got = type(got).__name__
+        shown = _safe_repr(got)  # the value itself (a list, a dict): what to fix, not just its type
+        got = _Shown(shown if len(shown) <= 200 else f"{shown[:200]}... ({type(got).__name__})")
     error = TransferValidationError(where, _expected(first), got, show_value=show_value)
     extra = len(exc.errors()) - 1
     if extra:
         error.args = (f"{error.args[0]} (and {extra} more problem{'s' if extra > 1 else ''})",)
     return error
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        return repr(value)
+    except Exception:  # a value whose repr fails: its type is all we can say
+        return type(value).__name__
 
 
 def validate(tp: Any, value: Any, field: str, *, show_value: bool = True) -> Any:

@@ -42,6 +42,7 @@ from airflow_provider_transfers.validation import (
     EpochNumber,
     PositiveInt,
     PositiveSeconds,
+    StrictBool,
     form_error,
     json_depth,
     parse_json_text,
@@ -124,6 +125,8 @@ class WaitArgs(BaseModel):
     deadline: EpochSeconds | None = None
     """Epoch seconds; set from ``timeout`` when the wait starts (``started``), or given to the trigger."""
     max_consecutive_errors: PositiveInt = DEFAULT_MAX_CONSECUTIVE_ERRORS
+    until_answered: StrictBool = False
+    """Also succeed once a transferee has answered (a VoIPbin attended transfer's consultation began)."""
 
     @field_validator("success_statuses")
     @classmethod
@@ -166,6 +169,13 @@ class WaitArgs(BaseModel):
         if value.value in self.failure_statuses or value.is_terminal:
             return "failure"
         return "pending"
+
+    def settles(self, check: TransferCheck) -> Verdict:
+        """The verdict on a check: its status's, or success once answered (``until_answered``)."""
+        verdict = self.verdict(check.status)
+        if verdict == "pending" and self.until_answered and check.evidence.get("answered") is True:
+            return "success"
+        return verdict
 
 
 Policy = dict[str, Any] | None
@@ -408,13 +418,12 @@ class TransferWait:
         if state.error is not None:
             return self.event("error", state.error, fatal=state.error_is_final)
         latest = {tid: state.latest[tid] for tid in ids if tid in state.latest}
-        failed = [check for check in latest.values() if self.args.verdict(check.status) == "failure"]
+        failed = [check for check in latest.values() if self.args.settles(check) == "failure"]
         if failed:
             reasons = "; ".join(_describe(check) for check in failed)
             return self.event("failure", f"{len(failed)} of {len(ids)} transfer(s) failed: {reasons}", fatal=True)
-        if all(tid in latest and self.args.verdict(latest[tid].status) == "success" for tid in ids):
-            success = " or ".join(sorted(self.args.success_statuses))
-            return self.event("success", f"all {len(ids)} transfer(s) reached {success}")
+        if all(tid in latest and self.args.settles(latest[tid]) == "success" for tid in ids):
+            return self.event("success", f"all {len(ids)} transfer(s) reached {self._goal()}")
         exhausted = [tid for tid in ids if state.errors.get(tid, 0) >= self.args.max_consecutive_errors]
         if exhausted:
             tid = exhausted[0]
@@ -507,6 +516,10 @@ class TransferWait:
         parts = [f"{tid}={self.state.latest[tid].status.value}" for tid in ids[:shown] if tid in self.state.latest]
         return ", ".join(parts) + (" ..." if len(ids) > shown else "")
 
+    def _goal(self) -> str:
+        goal = " or ".join(sorted(self.args.success_statuses))
+        return f"{goal} or an answer" if self.args.until_answered else goal
+
     def _final_check_due(self, deadline: float) -> bool:
         """Some transfer still waited for has not had a check that began at or after the deadline."""
         return any(self.state.started.get(ref.transfer_id, -1.0) < deadline for ref in self.pending())
@@ -520,7 +533,7 @@ class TransferWait:
         waiting = [
             tid
             for tid in ids
-            if not (tid in self.state.latest and self.args.verdict(self.state.latest[tid].status) == "success")
+            if not (tid in self.state.latest and self.args.settles(self.state.latest[tid]) == "success")
         ]
         parts = []
         for tid in waiting:
@@ -532,8 +545,7 @@ class TransferWait:
                 parts.append(f"{tid}: never checked")
         return (
             f"Timed out at the deadline {when} waiting for {len(waiting)} of {len(ids)} transfer(s) "
-            f"to reach {' or '.join(sorted(self.args.success_statuses))} (last check made at the deadline): "
-            f"{'; '.join(parts)}"
+            f"to reach {self._goal()} (last check made at the deadline): {'; '.join(parts)}"
         )
 
 
@@ -575,13 +587,12 @@ class TransferWaiting(BaseOperator):
         """
         hook, wait = self.start_wait(conn_id, policy, transfers, args.started())
         self._wait = wait  # the latest wait, for logs and tests
-        if deferrable:  # the first check takes the trigger's path: every transfer at once, in an event loop
-            event = asyncio.run(_first_check(hook, wait))
-        else:
-            try:
+        with hook:
+            if deferrable:
+                wait.check(hook)
+                event = wait.outcome()
+            else:
                 event = wait.run(hook, log=self.log, interval=interval)
-            finally:
-                hook.close()
         if event is not None:
             return self.finish_wait(context, event, **(resume or {}))
         from airflow_provider_transfers.triggers.transfer import TransferStatusTrigger
@@ -623,14 +634,6 @@ class TransferWaiting(BaseOperator):
     def finish_wait(self, context: Context, event: WaitEvent, **resume: Any) -> Any:
         """Turn the event into the task's result or exception."""
         raise NotImplementedError
-
-
-async def _first_check(hook: TransferHook, wait: TransferWait) -> WaitEvent | None:
-    try:
-        await wait.acheck(hook)
-    finally:
-        await hook.aclose()
-    return wait.outcome()
 
 
 DEFAULT_POLL_INTERVAL = 5.0

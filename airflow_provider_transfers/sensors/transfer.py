@@ -54,6 +54,9 @@ class TransferStatusSensor(TransferWaiting, BaseSensorOperator):
     :param max_consecutive_errors: transient errors (429, 5xx, timeouts, after the HTTP client's own
         retries) tolerated in a row for one transfer before the wait fails.
     :param policy: HTTP policy overrides for the hook (``timeout``, ``max_attempts``, ``rate_limit``...).
+    :param until_answered: also succeed once a transferee has answered: for a VoIPbin attended transfer, the
+        moment the agent is consulting and may complete it (``VoipbinCompleteTransferOperator``). Twilio
+        reports no answer: there the wait goes on to a success status.
 
     Numbers are finite and positive (numeric text is accepted); literal arguments are checked when the
     DAG is parsed, templated ones after rendering, before any request.
@@ -78,9 +81,11 @@ class TransferStatusSensor(TransferWaiting, BaseSensorOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
         policy: Mapping[str, Any] | None = None,
+        until_answered: bool = False,
         **kwargs: Any,
     ) -> None:
         args = WaitArgs.build(
+            until_answered=until_answered,
             success_statuses=success_statuses,
             failure_statuses=failure_statuses,
             poll_interval=poke_interval,

@@ -61,6 +61,7 @@ class TransferStatusTrigger(BaseTrigger):
         there is retried for a few seconds), then a ``timeout`` event. ``None``: no deadline.
     :param max_consecutive_errors: transient errors (429, 5xx, timeouts, resets; each already retried by the
         HTTP client) tolerated in a row for one transfer before an ``error`` event.
+    :param until_answered: also succeed once a transferee has answered (see ``TransferStatusSensor``).
     :param single: the caller was given one transfer (not a list): reported back in the event.
     :param policy: HTTP policy overrides for the hook (``timeout``, ``max_attempts``, ``rate_limit``...).
 
