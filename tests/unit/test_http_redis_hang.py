@@ -167,13 +167,20 @@ def test_two_triggerers_both_keep_going_through_a_hung_redis(tmp_path: Any, monk
         shares = {"many": seeded[: WAITS["many"]], "few": seeded[WAITS["many"] :]}
         ctx = multiprocessing.get_context("spawn")
         queues = {name: ctx.Queue() for name in shares}
-        start_at = time.time() + 12.0
+        starts = {name: ctx.Queue() for name in shares}
         procs = {
-            name: ctx.Process(target=_triggerer, args=(env, share, start_at, str(tmp_path / name), queues[name], run_s))
+            name: ctx.Process(
+                target=_triggerer, args=(env, share, 0.0, str(tmp_path / name), queues[name], run_s, starts[name])
+            )
             for name, share in shares.items()
         }
         for proc in procs.values():
             proc.start()
+        for name in procs:  # both imported (Airflow's import takes long on a busy machine), then one start for all
+            assert _result(queues[name], procs[name]) == "ready"
+        start_at = time.time() + 1.0
+        for start in starts.values():
+            start.put(start_at)
         stopper = hang(redis, after=start_at + stop_at - time.time(), seconds=stop_for)
         try:
             results = {name: _result(queues[name], procs[name]) for name in procs}

@@ -32,9 +32,18 @@ RUN_S = 14.0
 
 
 def _triggerer(
-    env: dict[str, str], transfers: list[dict[str, Any]], start_at: float, log: str, out: Any, run_s: float = RUN_S
+    env: dict[str, str],
+    transfers: list[dict[str, Any]],
+    start_at: float,
+    log: str,
+    out: Any,
+    run_s: float = RUN_S,
+    ready: Any = None,
 ) -> None:
-    """One triggerer process: a trigger per transfer until the deadline; report check times and its log."""
+    """One triggerer process: a trigger per transfer until the deadline; report check times and its log.
+
+    With ``ready`` (a queue), it reports ``"ready"`` once imported and takes its start time from that queue.
+    """
     import os
 
     with open(log, "wb") as sink:  # the task log as Airflow writes it (structlog, to stdout/stderr)
@@ -52,6 +61,10 @@ def _triggerer(
         return await original(self, ref)
 
     TwilioFlexHook.acheck_ref = acheck_ref  # type: ignore[method-assign]
+
+    if ready is not None:
+        out.put("ready")
+        start_at = ready.get(timeout=300)
 
     async def main() -> None:
         await asyncio.sleep(max(0.0, start_at - time.time()))
