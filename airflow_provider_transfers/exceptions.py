@@ -1,4 +1,4 @@
-"""One exception family for both platforms.
+"""One exception family for both platforms, which errors are worth another try, and how to say them.
 
 ``TransferApiError`` carries what each platform says about a failed request (Twilio ``code`` /
 ``more_info``; VoIPbin ``reason`` / ``request_id``), never the request's headers or credentials.
@@ -27,17 +27,34 @@ class TransferConfigError(TransferProviderError):
     """The Airflow connection is missing something or holds a value of the wrong form."""
 
 
+_NO_ANSWER = {
+    "ConnectError": "could not connect",
+    "ConnectTimeout": "timed out connecting",
+    "PoolTimeout": "timed out waiting for a free connection",
+    "ReadTimeout": "timed out waiting for the answer",
+    "WriteTimeout": "timed out sending the request",
+    "ReadError": "the connection broke while reading the answer",
+    "WriteError": "the connection broke while sending the request",
+    "RemoteProtocolError": "the server closed the connection without a complete answer",
+}
+
+
 class TransferTransportError(TransferProviderError):
-    """The request never got an HTTP answer: connection refused or reset, DNS, timeout."""
+    """The request never got an HTTP answer: connection refused or reset, DNS, timeout.
+
+    ``sent`` is false when the request cannot have reached the platform (it could not connect).
+    """
 
     retryable = True
 
-    def __init__(self, platform: str, method: str, path: str, cause: BaseException) -> None:
+    def __init__(self, platform: str, method: str, path: str, cause: BaseException, *, sent: bool = True) -> None:
         self.platform = platform
         self.method = method
         self.path = path
+        self.sent = sent
         self.cause_name = type(cause).__name__
-        super().__init__(f"{platform}: {method} {path} failed without a response: {self.cause_name}")
+        self.reason = _NO_ANSWER.get(self.cause_name, f"no answer ({self.cause_name})")
+        super().__init__(f"{platform}: {method} {path} got no answer: {self.reason}")
 
 
 class TransferApiError(TransferProviderError):
@@ -133,3 +150,18 @@ def api_error_class(status_code: int) -> type[TransferApiError]:
     if status_code >= 500:
         return TransferServerError
     return TransferApiError
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth another poll: 429, 5xx, malformed bodies, timeouts, resets (after the client's own retries)."""
+    return isinstance(exc, TransferProviderError) and bool(getattr(exc, "retryable", False))
+
+
+def is_fatal(exc: BaseException) -> bool:
+    """No task retry can fix it (not found, invalid input, bad connection): fail without retries."""
+    return isinstance(exc, TransferNotFoundError | TransferValidationError | TransferConfigError | TransferAuthError)
+
+
+def describe(exc: BaseException) -> str:
+    """The error in the user's words: the provider's own messages as they are, anything else with its type."""
+    return str(exc) if isinstance(exc, TransferProviderError) else f"{type(exc).__name__}: {exc}"

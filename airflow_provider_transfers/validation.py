@@ -1,27 +1,26 @@
-"""Constrained input types and the one adapter from pydantic's ``ValidationError`` to ours.
+"""Checking inputs at the edge: constrained types, the one adapter to ``TransferValidationError``,
+literal-or-templated arguments, and base-URL rules.
 
-Every public edge (hook methods, operator, sensor and trigger arguments, connection extras, the HTTP
-policy, records) validates with pydantic through :func:`validate` / :func:`validate_model`, so a bad
-value fails before any request with ``TransferValidationError`` naming the field and the expected form.
-
-The string types match the *whole* value: Python's ``$`` also matches before a trailing newline, so
-patterns here go through ``re.fullmatch`` and never rely on ``^...$``.
+String types match the *whole* value (``re.fullmatch``: ``$`` would also match before a trailing newline).
 """
 
 from __future__ import annotations
 
 import ast
 import functools
+import ipaddress
 import json
 import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, TypeVar
 
+import httpx
+from airflow.sdk import XComArg
 from pydantic import AfterValidator, BaseModel, BeforeValidator, TypeAdapter, ValidationError
 from pydantic_core import PydanticCustomError
 
-from airflow_provider_transfers.exceptions import TransferValidationError
+from airflow_provider_transfers.exceptions import TransferConfigError, TransferValidationError
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -157,6 +156,19 @@ StrictBool = Annotated[bool, BeforeValidator(_strict_bool)]
 CONN_ID_EXPECTED = "an Airflow connection id: letters, digits, '_', '.', '-' (at most 250 chars)"
 ConnId = Annotated[str, _strict_text(CONN_ID_EXPECTED), full_match(r"[\w.\-]{1,250}", CONN_ID_EXPECTED)]
 """An Airflow connection id (Airflow's own key rule: ``[\\w.-]``, 1 to 250 characters)."""
+
+
+def one_conn_id(name: str, own: Any, conn_id: Any, default: str) -> Any:
+    """An operator's connection, given as its own keyword (``name``, canonical) or as ``conn_id`` (as in the sensor
+    and the reconciliation); checked now when literal. Both given, differing, is refused (which one was meant?)."""
+    if conn_id is not None and own != default and own != conn_id:
+        raise TransferValidationError(
+            f"{name} / conn_id", f"one connection (they name the same argument); got {own!r} and {conn_id!r}"
+        )
+    chosen = conn_id if conn_id is not None else own
+    check_if_literal(chosen, validator(ConnId, name))
+    return chosen
+
 
 # --------------------------------------------------------------------------------------------- addresses
 
@@ -348,11 +360,14 @@ def check_as(tp: Any, value: Any) -> Any:
         raise form_error(_expected(exc.errors(include_url=False)[0])) from None
 
 
-def _location(prefix: str, loc: tuple[int | str, ...]) -> str:
+def _location(prefix: str, loc: tuple[int | str, ...], subscript: bool = False) -> str:
+    """``prefix.field[0]``; with ``subscript``, keys as a mapping's: ``transfer['sid']``."""
     text = prefix
     for part in loc:
         if isinstance(part, int):
             text += f"[{part}]"
+        elif subscript and text:
+            text += f"[{part!r}]"
         else:
             text += f".{part}" if text else str(part)
     return text or "value"
@@ -380,7 +395,12 @@ class _Shown:
 
 
 def as_transfer_error(
-    exc: ValidationError, field: str = "", *, show_value: bool = True, aliases: Mapping[str, str] | None = None
+    exc: ValidationError,
+    field: str = "",
+    *,
+    show_value: bool = True,
+    aliases: Mapping[str, str] | None = None,
+    subscript: bool = False,
 ) -> TransferValidationError:
     """The first error of ``exc`` as ``TransferValidationError`` naming the field and the expected form.
 
@@ -391,17 +411,25 @@ def as_transfer_error(
     loc = tuple(first["loc"])
     if aliases and loc and isinstance(loc[0], str) and loc[0] in aliases:
         loc = (aliases[loc[0]], *loc[1:])
-    where = _location(field, loc)
+    where = _location(field, loc, subscript)
     got = first.get("input") if show_value and first["type"] != "missing" else None
     if isinstance(got, str | bytes) and len(got) > 200:
         got = _Shown(f"{got[:200]!r}... ({len(got)} chars)")
     elif not isinstance(got, _Shown | str | bytes | int | float | type(None)):
-        got = type(got).__name__
+        shown = _safe_repr(got)  # the value itself (a list, a dict): what to fix, not just its type
+        got = _Shown(shown if len(shown) <= 200 else f"{shown[:200]}... ({type(got).__name__})")
     error = TransferValidationError(where, _expected(first), got, show_value=show_value)
     extra = len(exc.errors()) - 1
     if extra:
         error.args = (f"{error.args[0]} (and {extra} more problem{'s' if extra > 1 else ''})",)
     return error
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        return repr(value)
+    except Exception:  # a value whose repr fails: its type is all we can say
+        return type(value).__name__
 
 
 def validate(tp: Any, value: Any, field: str, *, show_value: bool = True) -> Any:
@@ -415,13 +443,20 @@ def validate(tp: Any, value: Any, field: str, *, show_value: bool = True) -> Any
 
 
 def validate_model(
-    model: type[M], data: Any, field: str = "", *, show_value: bool = True, aliases: Mapping[str, str] | None = None
+    model: type[M],
+    data: Any,
+    field: str = "",
+    *,
+    show_value: bool = True,
+    aliases: Mapping[str, str] | None = None,
+    subscript: bool = False,
 ) -> M:
-    """``data`` validated as ``model``; errors name ``field.<model field>`` (or its alias)."""
+    """``data`` validated as ``model``; errors name ``field.<model field>`` (or its alias; with ``subscript``,
+    ``field['<model field>']``)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise as_transfer_error(exc, field, show_value=show_value, aliases=aliases) from None
+        raise as_transfer_error(exc, field, show_value=show_value, aliases=aliases, subscript=subscript) from None
     except RecursionError:
         raise TransferValidationError(field or model.__name__, "a value nested less deeply", show_value=False) from None
 
@@ -429,3 +464,70 @@ def validate_model(
 def validator(tp: Any, field: str) -> Callable[[Any], Any]:
     """``validate`` bound to a type and field (for ``check_if_literal``)."""
     return functools.partial(validate, tp, field=field)
+
+
+# --------------------------------------------------------------------------------------------- templates
+
+
+def contains_template(value: Any, *, _depth: int = 0) -> bool:
+    """True if rendering may change ``value``: a Jinja template or an ``XComArg`` anywhere inside it."""
+    if _depth > 2 * MAX_DEPTH:
+        return True
+    if isinstance(value, XComArg):
+        return True
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, Mapping):
+        return any(
+            contains_template(k, _depth=_depth + 1) or contains_template(v, _depth=_depth + 1) for k, v in value.items()
+        )
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(contains_template(v, _depth=_depth + 1) for v in value)
+    return False
+
+
+def check_if_literal(value: Any, check: Callable[[Any], Any]) -> None:
+    """Run ``check(value)`` now (DAG parse time) unless some part of ``value`` is rendered later.
+
+    A value nested deeper than ``MAX_DEPTH`` is checked (and refused) now whatever it holds: rendering
+    cannot make it shallower, and Airflow's own walk over template fields would die of ``RecursionError``.
+    """
+    if json_depth(value, MAX_DEPTH) > MAX_DEPTH or not contains_template(value):
+        check(value)
+
+
+# --------------------------------------------------------------------------------------------- base URLs
+
+
+def validate_base_url(raw: str, *, field: str = "host") -> str:
+    """Accept ``https://host[:port][/path]``, or ``http://`` for loopback hosts only (the sandbox).
+
+    Credentials, a query string or a fragment in the URL are refused: a base URL is written into logs.
+    """
+    text = raw.strip()
+    where = f"Connection field {field!r}"
+    if "://" not in text:
+        raise TransferConfigError(
+            f"{where} must be a base URL like https://flex-api.twilio.com "
+            f"(or http://127.0.0.1:PORT for the sandbox); got {text!r}"
+        )
+    try:
+        url = httpx.URL(text)
+    except httpx.InvalidURL as exc:
+        raise TransferConfigError(f"{where} is not a valid URL: {exc}") from None
+    if url.userinfo:
+        raise TransferConfigError(f"{where} must not carry credentials; use login/password")
+    if url.query or url.fragment:
+        raise TransferConfigError(f"{where} must not have a query string or fragment")
+    try:
+        loopback = url.host == "localhost" or ipaddress.ip_address(url.host.strip("[]")).is_loopback
+    except ValueError:
+        loopback = False
+    if url.scheme == "http" and not loopback:
+        raise TransferConfigError(
+            f"{where}: plain http:// is only allowed for loopback hosts (127.0.0.1, ::1, localhost); "
+            f"use https:// for {url.host!r}"
+        )
+    if url.scheme not in ("http", "https") or not url.host:
+        raise TransferConfigError(f"{where} must be an http(s) URL with a host; got {text!r}")
+    return str(url).rstrip("/")

@@ -34,8 +34,7 @@ from typing import Any
 
 from airflow.sdk import Connection
 
-from airflow_provider_transfers.hooks.base import TransferHook
-from airflow_provider_transfers.hooks.registry import hook_for_connection
+from airflow_provider_transfers.hooks.base import TransferHook, hook_for_connection
 from airflow_provider_transfers.http.transport import ShardedAsyncTransport
 from airflow_provider_transfers.reconcile import ReconcileOptions, RecordReader, reconcile
 from airflow_provider_transfers.sandbox import SandboxConfig, SandboxProcess

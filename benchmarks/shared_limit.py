@@ -42,7 +42,7 @@ os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")  # progress 
 
 from airflow.sdk import Connection
 
-from airflow_provider_transfers.hooks.registry import hook_for_connection
+from airflow_provider_transfers.hooks.base import hook_for_connection
 from airflow_provider_transfers.http.transport import ShardedAsyncTransport
 from airflow_provider_transfers.sandbox import SandboxConfig, SandboxProcess
 from airflow_provider_transfers.sandbox.credentials import twilio_connection

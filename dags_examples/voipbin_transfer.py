@@ -13,13 +13,13 @@ from typing import Any
 
 import httpx
 import pendulum
-from airflow.sdk import DAG, Param, PokeReturnValue, task
+from airflow.sdk import DAG, Param, task
 
-from airflow_provider_transfers.hooks.voipbin import VoipbinHook
 from airflow_provider_transfers.operators.voipbin import (
     VoipbinCompleteTransferOperator,
     VoipbinCreateTransferOperator,
 )
+from airflow_provider_transfers.sensors.transfer import TransferStatusSensor
 
 UUID = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
 
@@ -56,17 +56,16 @@ with DAG(
         transferee_addresses=[{"type": "tel", "target": "{{ params.target }}"}],
     )
 
-    @task.sensor(poke_interval=1, timeout=300, mode="poke")
-    def wait_for_answer(transfer: Any) -> PokeReturnValue:
-        """Done once a transferee answered (the agent is consulting) or the transfer ended.
-
-        ``transfer`` is the start task's XCom: the transfer's JSON.
-        """
-        with VoipbinHook() as hook:
-            check = hook.check_transfer(transfer)
-        done = bool(check.evidence.get("answered")) or check.status.is_terminal
-        return PokeReturnValue(is_done=done, xcom_value=check.to_xcom())
+    # Done once a transferee answered (the agent is consulting); fails if the transfer failed first.
+    answered = TransferStatusSensor(
+        task_id="wait_for_answer",
+        conn_id="voipbin_default",
+        transfer=start.output,
+        until_answered=True,
+        poke_interval=1,
+        timeout=300,
+    )
 
     complete = VoipbinCompleteTransferOperator(task_id="complete_transfer", transfer=start.output)
 
-    wait_for_answer(start.output) >> complete
+    answered >> complete

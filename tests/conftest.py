@@ -116,3 +116,13 @@ def make_twilio_hook() -> Callable[..., Any]:
         return hook
 
     return _make
+
+
+@pytest.fixture(scope="session", autouse=True)
+def transfer_platforms_discovered() -> None:
+    """Airflow's providers manager finds the platforms' hooks once per process, as a running worker or
+    triggerer already has: tests that time a trigger's first checks do not pay for that discovery."""
+    from airflow_provider_transfers.hooks.base import hook_class_for
+
+    hook_class_for("twilio_flex")
+    hook_class_for("voipbin")

@@ -1,30 +1,25 @@
-"""What every platform hook shares: connection loading, the HTTP policy, the status protocol.
+"""``TransferHook``: what every platform hook shares, and how a connection finds its platform's hook.
 
-Everything platform-specific lives in a subclass, so sensors, triggers, the waiting core and
-reconciliation never name a platform. A subclass supplies:
-
-* how a connection becomes ``ConnectionSettings`` (``settings_from_connection``, ``parse_error``);
-* how a transfer is referenced: ``transfer_ref`` validates a transfer's JSON (or a flat record) once into
-  a typed ``TransferRef`` (its fields are what a reconciliation record must carry), and
-  ``created_fields`` names the fields that date it;
-* how it is checked: ``check_ref`` / ``acheck_ref`` turn a reference into a ``TransferCheck``;
-* what acting on a stale transfer means there (``check_stale_action``, ``describe_stale_action``,
-  ``aact_on_stale``; by default: not supported);
-* its connection-form metadata (``connection_ui``) and ``_probe`` for the Test button.
-
-Register a new platform with ``hooks.registry.register_hook(conn_type, "pkg.module.Hook")``.
+A platform is one ``TransferHook`` subclass (its connection, how a transfer is referenced and checked,
+what acting on a stale transfer means) plus one ``connection-types`` entry in its provider's
+``get_provider_info()``: Airflow's providers manager maps the connection type to the hook class, as it
+does for ``Connection.get_hook`` and the UI. Sensors, triggers, waits and reconciliation never name a platform.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+import importlib
+from collections.abc import Awaitable, Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeVar
 
+import attrs
 import httpx
 from airflow.sdk import BaseHook, Connection
+from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 from pydantic import BaseModel, ConfigDict
 
 from airflow_provider_transfers.connection_ui import hook_ui_field_behaviour
@@ -34,9 +29,9 @@ from airflow_provider_transfers.exceptions import (
     TransferConfigError,
     TransferProviderError,
     TransferTransportError,
+    TransferValidationError,
 )
-from airflow_provider_transfers.http.client import ApiClient
-from airflow_provider_transfers.http.policy import HttpPolicy, check_extra, check_known_keys
+from airflow_provider_transfers.http.client import ApiClient, HttpPolicy, Request, check_known_keys
 from airflow_provider_transfers.models import TransferCheck, TransferStatus
 
 
@@ -52,6 +47,35 @@ class ConnectionSettings:
 
     def __repr__(self) -> str:
         return f"ConnectionSettings(base_url={self.base_url!r})"
+
+
+T = TypeVar("T")
+
+
+Plan = Generator[Request, Any, T]
+"""Logic written once: a generator that yields the ``Request`` it needs next and receives the parsed answer."""
+
+
+def drive(plan: Plan[T], send: Callable[[Request], Any]) -> T:
+    """Run ``plan`` with a synchronous ``send``; return what the plan returns."""
+    try:
+        request = next(plan)
+        while True:
+            request = plan.send(send(request))
+    except StopIteration as done:
+        result: T = done.value
+        return result
+
+
+async def adrive(plan: Plan[T], send: Callable[[Request], Awaitable[Any]]) -> T:
+    """Run ``plan`` with an asynchronous ``send``: the same decisions as :func:`drive`."""
+    try:
+        request = next(plan)
+        while True:
+            request = plan.send(await send(request))
+    except StopIteration as done:
+        result: T = done.value
+        return result
 
 
 class TransferRef(BaseModel):
@@ -83,6 +107,9 @@ class TransferHook(BaseHook, abc.ABC):
     hook_name: ClassVar[str]
     default_policy: ClassVar[HttpPolicy] = HttpPolicy()
     connection_ui: ClassVar[dict[str, Any]]
+    ref_model: ClassVar[type[TransferRef]]
+    """The platform's ``TransferRef`` subclass (a saved reference is read back with ``model_construct``: it was
+    checked when first built)."""
     extra_keys: ClassVar[frozenset[str]] = frozenset()
     """The connection extras the hook reads besides the policy fields; any other key is refused."""
     """The connection form's metadata (``connection_ui.py``), also published in ``get_provider_info()``."""
@@ -104,8 +131,16 @@ class TransferHook(BaseHook, abc.ABC):
         """``conn_id`` may also be passed as the hook's own keyword (``conn_name_attr``), the way Airflow's
         ``Connection.get_hook`` builds hooks: ``TwilioFlexHook(twilio_flex_conn_id="...")``."""
         super().__init__()
-        conn_id = self._conn_id_argument(conn_id, conn_name)
-        self.conn_id = conn_id or self.default_conn_name
+        unexpected = sorted(set(conn_name) - {self.conn_name_attr})
+        if unexpected:
+            raise TypeError(
+                f"{type(self).__name__}() got unexpected keyword argument(s) {unexpected}; "
+                f"the connection id is passed as conn_id or {self.conn_name_attr}"
+            )
+        named = conn_name.get(self.conn_name_attr)
+        if conn_id is not None and named is not None and named != conn_id:
+            raise TypeError(f"{type(self).__name__}() got conn_id={conn_id!r} and {self.conn_name_attr}={named!r}")
+        self.conn_id = conn_id or named or self.default_conn_name
         self._connection = connection
         self._policy_overrides = dict(policy or {})
         check_known_keys(self._policy_overrides, HttpPolicy.FIELDS, f"{type(self).__name__}: unknown policy option")
@@ -113,19 +148,6 @@ class TransferHook(BaseHook, abc.ABC):
         self._async_transport = async_transport
         self._api: ApiClient | None = None
         self._settings: ConnectionSettings | None = None
-
-    @classmethod
-    def _conn_id_argument(cls, conn_id: str | None, conn_name: Mapping[str, str | None]) -> str | None:
-        unexpected = sorted(set(conn_name) - {cls.conn_name_attr})
-        if unexpected:
-            raise TypeError(
-                f"{cls.__name__}() got unexpected keyword argument(s) {unexpected}; "
-                f"the connection id is passed as conn_id or {cls.conn_name_attr}"
-            )
-        named = conn_name.get(cls.conn_name_attr)
-        if conn_id is not None and named is not None and named != conn_id:
-            raise TypeError(f"{cls.__name__}() got conn_id={conn_id!r} and {cls.conn_name_attr}={named!r}")
-        return conn_id if conn_id is not None else named
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(conn_id={self.conn_id!r})"
@@ -142,28 +164,19 @@ class TransferHook(BaseHook, abc.ABC):
     def parse_error(response: httpx.Response) -> dict[str, Any]:
         """Keyword arguments for ``TransferApiError`` from an error response (any body, even none)."""
 
-    def policy_for(self, conn: Connection) -> HttpPolicy:
-        extra = check_extra(conn.conn_id or self.conn_id, conn.extra, self.extra_keys)
-        from_extra = self.default_policy.merged(extra, origin=f"Connection {self.conn_id!r} extra")
-        return from_extra.merged(self._policy_overrides, origin=f"{type(self).__name__} policy")
-
-    def rate_scope(self, settings: ConnectionSettings) -> str:
-        """Who the platform's rate limit counts: the account (Twilio) or customer (VoIPbin) at one base URL.
-
-        Used as the shared bucket's key (hashed there, so no id or credential is written to Redis).
-        """
+    def _make_client(self, conn: Connection) -> ApiClient:
+        conn_id = conn.conn_id or self.conn_id  # the extra as a whole first: not JSON or an unknown key
+        policy = self.default_policy.for_connection(conn_id, conn.extra, self.extra_keys, self._policy_overrides)
+        settings = self._settings = self.settings_from_connection(conn)
+        # Who the platform's rate limit counts: the account (Twilio) or customer (VoIPbin) at one base URL (the
+        # shared bucket's key, hashed there: no id or credential is written to Redis).
         account = settings.details.get("account_sid") or settings.details.get("username")
         who = account or (settings.secrets[0] if settings.secrets else self.conn_id)
-        return f"{self.platform}|{settings.base_url}|{who}"
-
-    def _make_client(self, conn: Connection) -> ApiClient:
-        policy = self.policy_for(conn)  # the extra as a whole first: not JSON or an unknown key
-        settings = self._settings = self.settings_from_connection(conn)
         return ApiClient(
             platform=self.platform,
             base_url=settings.base_url,
             policy=policy,
-            rate_scope=self.rate_scope(settings),
+            rate_scope=f"{self.platform}|{settings.base_url}|{who}",
             error_parser=self.parse_error,
             auth=settings.auth,
             secrets=settings.secrets,
@@ -250,12 +263,28 @@ class TransferHook(BaseHook, abc.ABC):
     # ------------------------------------------------------------------ status protocol
 
     @abc.abstractmethod
-    def check_ref(self, ref: Any) -> TransferCheck:
-        """Current status of one (validated) transfer, with its evidence. ``ref`` is this hook's ``TransferRef``."""
+    def check_plan(self, ref: Any) -> Plan[TransferCheck]:
+        """The reads that check one (validated) transfer, in order, and what they mean: a ``TransferCheck``.
 
-    @abc.abstractmethod
+        ``ref`` is this hook's ``TransferRef``. Written once; ``check_ref`` and ``acheck_ref`` run it.
+        """
+
+    def check_ref(self, ref: Any) -> TransferCheck:
+        """Current status of one (validated) transfer, with its evidence."""
+        return drive(self.check_plan(ref), self.get_conn().request)
+
     async def acheck_ref(self, ref: Any) -> TransferCheck:
-        """Async twin of ``check_ref``: for triggers and batch reconciliation."""
+        """``check_ref`` for the event loop (triggers, reconciliation)."""
+        api = await self.aget_conn()
+        return await adrive(self.check_plan(ref), api.arequest)
+
+    def send(self, request: Request) -> Any:
+        """Send one request through the HTTP policy (the platform's actions: create, update, hang up)."""
+        return self.get_conn().request(request)
+
+    async def asend(self, request: Request) -> Any:
+        api = await self.aget_conn()
+        return await api.arequest(request)
 
     check_bucket: ClassVar[str] = "default"
     """The rate-limit bucket a status check draws from (the poll budget follows that bucket's rate)."""
@@ -324,3 +353,102 @@ class TransferHook(BaseHook, abc.ABC):
                 return f"Bad credentials: {self.platform} rejected the login/password ({exc.message})"
             return f"Credentials accepted but not allowed here (wrong account?): {exc}"
         return f"Unexpected answer from {self.platform}: {exc}"
+
+
+# --------------------------------------------------------------------------------------------- lookup
+
+
+def normalize_conn_type(conn_type: str | None) -> str:
+    """``twilio-flex`` (URI schemes cannot hold ``_``) and ``Twilio_Flex`` both mean ``twilio_flex``."""
+    return (conn_type or "").strip().lower().replace("-", "_")
+
+
+def _registered(conn_type: str) -> type[TransferHook] | None:
+    """The hook class Airflow's providers manager serves ``conn_type`` with, if it is a ``TransferHook``."""
+    info = ProvidersManagerTaskRuntime().hooks.get(conn_type)
+    if info is None or not info.hook_class_name:
+        return None
+    module_name, _, class_name = info.hook_class_name.rpartition(".")
+    cls = getattr(importlib.import_module(module_name), class_name, None)
+    return cls if isinstance(cls, type) and issubclass(cls, TransferHook) else None
+
+
+def transfer_platforms() -> dict[str, type[TransferHook]]:
+    """Every connection type whose hook is a ``TransferHook`` (imports every provider's hooks: error paths only)."""
+    found = {conn_type: _registered(conn_type) for conn_type in list(ProvidersManagerTaskRuntime().hooks)}
+    return {conn_type: cls for conn_type, cls in sorted(found.items()) if cls is not None}
+
+
+def hook_class_for(conn_type: str | None, *, conn_id: str | None = None) -> type[TransferHook]:
+    """The hook class serving ``conn_type``; a clear error naming the supported types otherwise."""
+    cls = _registered(normalize_conn_type(conn_type))
+    if cls is None:
+        where = f"Connection {conn_id!r}" if conn_id else "The connection"
+        raise TransferConfigError(
+            f"{where} has type {conn_type!r}, which is not a transfer platform; "
+            f"supported connection types: {', '.join(transfer_platforms())}"
+        )
+    return cls
+
+
+def hook_for_connection(conn: Connection, **kwargs: Any) -> TransferHook:
+    """The platform's hook for a loaded connection, built by Airflow's own lookup (``Connection.get_hook``, from
+    the providers' ``connection-types``) and handed the connection so it is not fetched again. ``kwargs``:
+    ``policy=``, transports for tests."""
+    conn_type = normalize_conn_type(conn.conn_type)
+    own = conn if conn.conn_type == conn_type else attrs.evolve(conn, conn_type=conn_type)
+    try:
+        hook = own.get_hook(hook_params={"connection": conn, **kwargs})
+    except (AirflowException, TypeError, ImportError):  # an unknown type, or a hook that is no TransferHook
+        hook = None
+    if not isinstance(hook, TransferHook):
+        hook_class_for(conn.conn_type, conn_id=conn.conn_id)  # raises, naming the supported types
+        raise TypeError(f"{type(hook).__name__} is not a TransferHook")
+    return hook
+
+
+def get_transfer_hook(conn_id: str, **kwargs: Any) -> TransferHook:
+    """Sync lookup (operators, poke): loads the connection with ``BaseHook.get_connection``."""
+    return hook_for_connection(BaseHook.get_connection(conn_id), **kwargs)
+
+
+async def aget_transfer_hook(conn_id: str, **kwargs: Any) -> TransferHook:
+    """Async lookup for triggers: ``await BaseHook.aget_connection`` never blocks the event loop."""
+    return hook_for_connection(await BaseHook.aget_connection(conn_id), **kwargs)
+
+
+def _platforms_to_try() -> Iterator[tuple[str, type[TransferHook]]]:
+    """This provider's platforms first (already imported), then any other provider's (imported on demand)."""
+    from airflow_provider_transfers import get_provider_info
+
+    own = [entry["connection-type"] for entry in get_provider_info()["connection-types"]]
+    for conn_type in own:
+        if (cls := _registered(conn_type)) is not None:
+            yield conn_type, cls
+    yield from ((ct, cls) for ct, cls in transfer_platforms().items() if ct not in own)
+
+
+def platform_of(transfer: Any) -> str | None:
+    """The connection type of the first platform whose hook accepts ``transfer``'s reference, if any."""
+    for conn_type, cls in _platforms_to_try():
+        try:
+            cls.transfer_ref(transfer)
+        except (TransferValidationError, TypeError):
+            continue
+        return conn_type
+    return None
+
+
+def check_for_any_platform(transfers: list[dict[str, Any]], field: str = "transfer") -> None:
+    """Parse-time check, before the connection (so the platform) is known: some platform's hook accepts
+    every transfer. The platform's own hook checks again at run time, before any request."""
+    reasons = []
+    for conn_type, cls in _platforms_to_try():
+        try:
+            for item in transfers:
+                cls.transfer_ref(item)
+        except TransferValidationError as exc:
+            reasons.append(f"{conn_type}: {exc}")
+            continue
+        return
+    raise TransferValidationError(field, "a transfer JSON object of a supported platform", "; ".join(reasons))

@@ -12,23 +12,30 @@ from typing import Any, ClassVar
 
 import httpx
 from airflow.sdk import Connection
-from pydantic import ValidationError
+from pydantic import ValidationInfo, field_validator
 
 from airflow_provider_transfers.connection_ui import TWILIO_FLEX_UI
 from airflow_provider_transfers.exceptions import (
     TransferConfigError,
     TransferNotFoundError,
-    TransferServerError,
     TransferValidationError,
 )
-from airflow_provider_transfers.hooks.base import ConnectionSettings, TransferHook, TransferRef
-from airflow_provider_transfers.http.client import fallback_message, json_error_fields
-from airflow_provider_transfers.http.policy import HttpPolicy
-from airflow_provider_transfers.http.urls import validate_base_url
+from airflow_provider_transfers.hooks.base import ConnectionSettings, Plan, TransferHook, TransferRef
+from airflow_provider_transfers.http.client import HttpPolicy, Request, fallback_message, json_error_fields
 from airflow_provider_transfers.models import TransferCheck, TwilioTransfer
-from airflow_provider_transfers.validation import MAX_BODY_BYTES, PositiveInt, json_object, twilio_sid, validate
+from airflow_provider_transfers.validation import (
+    MAX_BODY_BYTES,
+    PositiveInt,
+    check_as,
+    json_object,
+    twilio_sid,
+    validate,
+    validate_base_url,
+    validate_model,
+)
 
 DEFAULT_BASE_URL = "https://flex-api.twilio.com"
+_SID_PREFIX = {"interaction_sid": "KD", "channel_sid": "UO", "sid": "UX"}
 _REGION_TOKEN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
@@ -48,11 +55,16 @@ def normalize_body(body: Any, field: str = "body", *, max_bytes: int = MAX_BODY_
 
 
 class TwilioTransferRef(TransferRef):
-    """What identifies a Flex transfer: its interaction, channel and own SIDs (validated)."""
+    """What identifies a Flex transfer: its interaction, channel and own SIDs."""
 
     interaction_sid: str
     channel_sid: str
     sid: str
+
+    @field_validator("interaction_sid", "channel_sid", "sid", mode="before")
+    @classmethod
+    def _sid(cls, value: Any, info: ValidationInfo) -> Any:
+        return check_as(twilio_sid(_SID_PREFIX[info.field_name or ""]), value)
 
     @property
     def transfer_id(self) -> str:
@@ -98,6 +110,7 @@ class TwilioFlexHook(TransferHook):
     connection_ui = TWILIO_FLEX_UI
     extra_keys: ClassVar[frozenset[str]] = frozenset({"account_sid", "region", "edge"})
     check_bucket = "fetch"
+    ref_model = TwilioTransferRef
     default_policy: ClassVar[HttpPolicy] = HttpPolicy(rate_limit=20.0, rate_burst=20)
 
     def __init__(self, *args: Any, max_body_bytes: int | str = MAX_BODY_BYTES, **kwargs: Any) -> None:
@@ -157,51 +170,47 @@ class TwilioFlexHook(TransferHook):
     def _transfer_path(cls, interaction_sid: str, channel_sid: str, transfer_sid: str) -> str:
         return f"{cls._transfers_path(interaction_sid, channel_sid)}/{validate_sid(transfer_sid, 'UX', 'transfer_sid')}"
 
-    @staticmethod
-    def _parse(data: Any) -> TwilioTransfer:
-        try:
-            return TwilioTransfer.model_validate(data)
-        except ValidationError as exc:
-            raise TransferServerError(
-                platform="twilio_flex",
-                status_code=200,
-                message=f"the transfer in the response does not match the documented shape: {exc}",
-            ) from None
+    def _create(self, interaction_sid: str, channel_sid: str, body: Any) -> Request:
+        path = self._transfers_path(interaction_sid, channel_sid)
+        payload = normalize_body(body, max_bytes=self.max_body_bytes)
+        return _transfer_request("POST", path, json=payload, bucket="create", idempotent=False)
+
+    def _update(self, interaction_sid: str, channel_sid: str, transfer_sid: str, body: Any) -> Request:
+        path = self._transfer_path(interaction_sid, channel_sid, transfer_sid)
+        payload = normalize_body(body, max_bytes=self.max_body_bytes)
+        return _transfer_request("POST", path, json=payload, bucket="update")
+
+    def _fetch(self, interaction_sid: str, channel_sid: str, transfer_sid: str) -> Request:
+        return _transfer_request("GET", self._transfer_path(interaction_sid, channel_sid, transfer_sid))
 
     def create_transfer(self, interaction_sid: str, channel_sid: str, body: Any = None) -> TwilioTransfer:
-        path = self._transfers_path(interaction_sid, channel_sid)
-        payload = normalize_body(body, max_bytes=self.max_body_bytes)
-        return self._parse(self.api.request("POST", path, json=payload, bucket="create", idempotent=False))
+        """Create a transfer. Not idempotent: retried only when Twilio cannot have acted (429/503/no connection)."""
+        transfer: TwilioTransfer = self.send(self._create(interaction_sid, channel_sid, body))
+        return transfer
 
     async def acreate_transfer(self, interaction_sid: str, channel_sid: str, body: Any = None) -> TwilioTransfer:
-        path = self._transfers_path(interaction_sid, channel_sid)
-        payload = normalize_body(body, max_bytes=self.max_body_bytes)
-        api = await self.aget_conn()
-        return self._parse(await api.arequest("POST", path, json=payload, bucket="create", idempotent=False))
+        transfer: TwilioTransfer = await self.asend(self._create(interaction_sid, channel_sid, body))
+        return transfer
 
     def get_transfer(self, interaction_sid: str, channel_sid: str, transfer_sid: str) -> TwilioTransfer:
-        path = self._transfer_path(interaction_sid, channel_sid, transfer_sid)
-        return self._parse(self.api.request("GET", path, bucket="fetch"))
+        transfer: TwilioTransfer = self.send(self._fetch(interaction_sid, channel_sid, transfer_sid))
+        return transfer
 
     async def aget_transfer(self, interaction_sid: str, channel_sid: str, transfer_sid: str) -> TwilioTransfer:
-        path = self._transfer_path(interaction_sid, channel_sid, transfer_sid)
-        api = await self.aget_conn()
-        return self._parse(await api.arequest("GET", path, bucket="fetch"))
+        transfer: TwilioTransfer = await self.asend(self._fetch(interaction_sid, channel_sid, transfer_sid))
+        return transfer
 
     def update_transfer(
         self, interaction_sid: str, channel_sid: str, transfer_sid: str, body: Any = None
     ) -> TwilioTransfer:
-        path = self._transfer_path(interaction_sid, channel_sid, transfer_sid)
-        payload = normalize_body(body, max_bytes=self.max_body_bytes)
-        return self._parse(self.api.request("POST", path, json=payload, bucket="update"))
+        transfer: TwilioTransfer = self.send(self._update(interaction_sid, channel_sid, transfer_sid, body))
+        return transfer
 
     async def aupdate_transfer(
         self, interaction_sid: str, channel_sid: str, transfer_sid: str, body: Any = None
     ) -> TwilioTransfer:
-        path = self._transfer_path(interaction_sid, channel_sid, transfer_sid)
-        payload = normalize_body(body, max_bytes=self.max_body_bytes)
-        api = await self.aget_conn()
-        return self._parse(await api.arequest("POST", path, json=payload, bucket="update"))
+        transfer: TwilioTransfer = await self.asend(self._update(interaction_sid, channel_sid, transfer_sid, body))
+        return transfer
 
     # ------------------------------------------------------------------ status protocol
 
@@ -209,17 +218,15 @@ class TwilioFlexHook(TransferHook):
 
     @classmethod
     def transfer_ref(cls, transfer: Any) -> TwilioTransferRef:
-        """``interaction_sid``, ``channel_sid`` and ``sid`` of a transfer's JSON, each validated."""
+        """``interaction_sid``, ``channel_sid`` and ``sid`` of a transfer's JSON, each checked."""
         if not isinstance(transfer, Mapping):
             raise TransferValidationError("transfer", "the transfer's JSON object", type(transfer).__name__)
-        return TwilioTransferRef.model_construct(
-            interaction_sid=validate_sid(transfer.get("interaction_sid"), "KD", "transfer['interaction_sid']"),
-            channel_sid=validate_sid(transfer.get("channel_sid"), "UO", "transfer['channel_sid']"),
-            sid=validate_sid(transfer.get("sid"), "UX", "transfer['sid']"),
-        )
+        fields = {name: transfer.get(name) for name in TwilioTransferRef.model_fields}
+        return validate_model(TwilioTransferRef, fields, "transfer", subscript=True)
 
-    @staticmethod
-    def _check(found: TwilioTransfer) -> TransferCheck:
+    def check_plan(self, ref: TwilioTransferRef) -> Plan[TransferCheck]:
+        """One read: Twilio reports the transfer's status itself."""
+        found: TwilioTransfer = yield _transfer_request("GET", ref.path)
         return TransferCheck(
             platform="twilio_flex",
             transfer_id=found.sid or "",
@@ -231,13 +238,6 @@ class TwilioFlexHook(TransferHook):
                 "date_updated": found.date_updated.isoformat() if found.date_updated else None,
             },
         )
-
-    def check_ref(self, ref: TwilioTransferRef) -> TransferCheck:
-        return self._check(self._parse(self.api.request("GET", ref.path, bucket="fetch")))
-
-    async def acheck_ref(self, ref: TwilioTransferRef) -> TransferCheck:
-        api = await self.aget_conn()
-        return self._check(self._parse(await api.arequest("GET", ref.path, bucket="fetch")))
 
     # ------------------------------------------------------------------ stale transfers: update them
 
@@ -263,7 +263,7 @@ class TwilioFlexHook(TransferHook):
         api = self.api
         expected = self.settings.details.get("account_sid")
         try:
-            config = api.request("GET", "/v1/Configuration", bucket="configuration")
+            config = api.request(Request("GET", "/v1/Configuration", bucket="configuration"))
         except TransferNotFoundError:
             return (
                 f"Credentials accepted by {api.base_url}, but Flex is not enabled on account {expected} "
@@ -275,6 +275,10 @@ class TwilioFlexHook(TransferHook):
                 f"Wrong account: the credentials belong to {actual}, the connection names {expected}"
             )
         return f"Connected to Twilio Flex at {api.base_url} as account {actual or expected}"
+
+
+def _transfer_request(method: str, path: str, **kwargs: Any) -> Request:
+    return Request(method, path, TwilioTransfer, "transfer", bucket=kwargs.pop("bucket", "fetch"), **kwargs)
 
 
 def _config_sid(value: Any, prefix: str, where: str) -> str:

@@ -10,25 +10,22 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar
 
 import httpx
 from airflow.sdk import Connection
-from pydantic import BaseModel, BeforeValidator, ValidationError
+from pydantic import BaseModel, BeforeValidator
 
 from airflow_provider_transfers.connection_ui import VOIPBIN_UI
 from airflow_provider_transfers.exceptions import (
     TransferApiError,
     TransferAuthError,
     TransferConfigError,
-    TransferServerError,
     TransferValidationError,
 )
-from airflow_provider_transfers.hooks.base import ConnectionSettings, TransferHook, TransferRef
+from airflow_provider_transfers.hooks.base import ConnectionSettings, Plan, TransferHook, TransferRef
 from airflow_provider_transfers.hooks.voipbin_auth import AccessKeyAuth, JwtAuth
-from airflow_provider_transfers.http.client import fallback_message, json_error_fields
-from airflow_provider_transfers.http.policy import HttpPolicy
-from airflow_provider_transfers.http.urls import validate_base_url
+from airflow_provider_transfers.http.client import HttpPolicy, Request, fallback_message, json_error_fields
 from airflow_provider_transfers.models import (
     VOIPBIN_NOT_DELETED_SENTINEL,
     TransferCheck,
@@ -47,6 +44,7 @@ from airflow_provider_transfers.validation import (
     json_depth,
     parse_json_text,
     validate,
+    validate_base_url,
 )
 from airflow_provider_transfers.voipbin_status import derive_voipbin_status, needs_answer_call, needs_transferer_call
 
@@ -66,9 +64,6 @@ CALL_STATE_HINT = (
 )
 NOT_FOUND_HINT = "VoIPbin keeps transfers and their groupcalls for 24 hours; an older transfer can no longer be checked"
 _VERSION_SEGMENT = re.compile(r"/v\d+(\.\d+)*$")
-
-M = TypeVar("M", bound=BaseModel)
-_WHAT: dict[type[BaseModel], str] = {VoipbinCall: "call", VoipbinGroupcall: "groupcall"}
 
 
 # --------------------------------------------------------------------------------------------- inputs
@@ -178,6 +173,15 @@ def transfer_ref(value: Any, field: str = "transfer") -> VoipbinTransferRef:
     )
 
 
+def _call(method: str, call_id: str, action: str = "") -> Request:
+    """A call read or hang-up (``call_id`` already validated)."""
+    return Request(method, f"/calls/{call_id}{action}", VoipbinCall, "call", bucket=BUCKET)
+
+
+def _groupcall(method: str, groupcall_id: str, action: str = "") -> Request:
+    return Request(method, f"/groupcalls/{groupcall_id}{action}", VoipbinGroupcall, "groupcall", bucket=BUCKET)
+
+
 # --------------------------------------------------------------------------------------------- errors
 
 
@@ -271,6 +275,7 @@ class VoipbinHook(TransferHook):
     # Per customer: 16.7 requests/s with a burst of 33.
     connection_ui = VOIPBIN_UI
     check_bucket = BUCKET
+    ref_model = VoipbinTransferRef
     default_policy: ClassVar[HttpPolicy] = HttpPolicy(rate_limit=16.7, rate_burst=33)
 
     def __init__(self, *args: Any, max_addresses: int | str = MAX_ADDRESSES, **kwargs: Any) -> None:
@@ -305,17 +310,6 @@ class VoipbinHook(TransferHook):
 
     # ------------------------------------------------------------------ resources
 
-    @staticmethod
-    def _parse(model: type[M], data: Any, what: str) -> M:
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            raise TransferServerError(
-                platform="voipbin",
-                status_code=200,
-                message=f"the {what} in the response does not match the documented shape: {exc}",
-            ) from None
-
     def transfer_body(
         self, transfer_type: VoipbinTransferType | str, transferer_call_id: str, transferee_addresses: Any
     ) -> dict[str, Any]:
@@ -326,49 +320,64 @@ class VoipbinHook(TransferHook):
             "transferee_addresses": normalize_addresses(transferee_addresses, max_items=self.max_addresses),
         }
 
+    def _create(self, transfer_type: Any, transferer_call_id: str, transferee_addresses: Any) -> Request:
+        body = self.transfer_body(transfer_type, transferer_call_id, transferee_addresses)
+        return Request("POST", "/transfers", VoipbinTransfer, "transfer", json=body, bucket=BUCKET, idempotent=False)
+
     def create_transfer(
         self, transfer_type: VoipbinTransferType | str, transferer_call_id: str, transferee_addresses: Any
     ) -> VoipbinTransfer:
         """Start a transfer. Not idempotent: retried only when VoIPbin cannot have acted (429/503/no connection)."""
-        body = self.transfer_body(transfer_type, transferer_call_id, transferee_addresses)
-        data = self.api.request("POST", "/transfers", json=body, bucket=BUCKET, idempotent=False)
-        return self._parse(VoipbinTransfer, data, "transfer")
+        transfer: VoipbinTransfer = self.send(self._create(transfer_type, transferer_call_id, transferee_addresses))
+        return transfer
 
     async def acreate_transfer(
         self, transfer_type: VoipbinTransferType | str, transferer_call_id: str, transferee_addresses: Any
     ) -> VoipbinTransfer:
-        body = self.transfer_body(transfer_type, transferer_call_id, transferee_addresses)
-        api = await self.aget_conn()
-        data = await api.arequest("POST", "/transfers", json=body, bucket=BUCKET, idempotent=False)
-        return self._parse(VoipbinTransfer, data, "transfer")
+        request = self._create(transfer_type, transferer_call_id, transferee_addresses)
+        transfer: VoipbinTransfer = await self.asend(request)
+        return transfer
 
     def get_call(self, call_id: str) -> VoipbinCall:
-        return self._send(VoipbinCall, "GET", f"/calls/{validate_uuid(call_id, 'call_id')}")
+        call: VoipbinCall = self.send(_call("GET", validate_uuid(call_id, "call_id")))
+        return call
 
     async def aget_call(self, call_id: str) -> VoipbinCall:
-        return await self._asend(VoipbinCall, "GET", f"/calls/{validate_uuid(call_id, 'call_id')}")
+        call: VoipbinCall = await self.asend(_call("GET", validate_uuid(call_id, "call_id")))
+        return call
 
     def get_groupcall(self, groupcall_id: str) -> VoipbinGroupcall:
-        return self._send(VoipbinGroupcall, "GET", f"/groupcalls/{validate_uuid(groupcall_id, 'groupcall_id')}")
+        groupcall: VoipbinGroupcall = self.send(_groupcall("GET", validate_uuid(groupcall_id, "groupcall_id")))
+        return groupcall
 
     async def aget_groupcall(self, groupcall_id: str) -> VoipbinGroupcall:
-        return await self._asend(VoipbinGroupcall, "GET", f"/groupcalls/{validate_uuid(groupcall_id, 'groupcall_id')}")
+        groupcall: VoipbinGroupcall = await self.asend(_groupcall("GET", validate_uuid(groupcall_id, "groupcall_id")))
+        return groupcall
 
     def hangup_call(self, call_id: str) -> VoipbinCall:
-        """``POST /calls/{id}/hangup``; for an attended transfer's transferer call this completes it."""
-        return self._send(VoipbinCall, "POST", f"/calls/{validate_uuid(call_id, 'call_id')}/hangup")
+        """``POST /calls/{id}/hangup``; for an attended transfer's transferer call this completes it.
+
+        Retried like a read: hanging up twice ends in the same state.
+        """
+        call: VoipbinCall = self.send(_call("POST", validate_uuid(call_id, "call_id"), "/hangup"))
+        return call
 
     async def ahangup_call(self, call_id: str) -> VoipbinCall:
-        return await self._asend(VoipbinCall, "POST", f"/calls/{validate_uuid(call_id, 'call_id')}/hangup")
+        call: VoipbinCall = await self.asend(_call("POST", validate_uuid(call_id, "call_id"), "/hangup"))
+        return call
 
     def hangup_groupcall(self, groupcall_id: str) -> VoipbinGroupcall:
         """``POST /groupcalls/{id}/hangup``: stops ringing the transferees (cancels the transfer)."""
-        return self._send(VoipbinGroupcall, "POST", f"/groupcalls/{validate_uuid(groupcall_id, 'groupcall_id')}/hangup")
+        groupcall: VoipbinGroupcall = self.send(
+            _groupcall("POST", validate_uuid(groupcall_id, "groupcall_id"), "/hangup")
+        )
+        return groupcall
 
     async def ahangup_groupcall(self, groupcall_id: str) -> VoipbinGroupcall:
-        return await self._asend(
-            VoipbinGroupcall, "POST", f"/groupcalls/{validate_uuid(groupcall_id, 'groupcall_id')}/hangup"
+        groupcall: VoipbinGroupcall = await self.asend(
+            _groupcall("POST", validate_uuid(groupcall_id, "groupcall_id"), "/hangup")
         )
+        return groupcall
 
     # ------------------------------------------------------------------ status protocol
 
@@ -402,51 +411,26 @@ class VoipbinHook(TransferHook):
             evidence={**derived.evidence, "transferer_call_id": ref.transferer_call_id},
         )
 
-    def check_ref(self, ref: VoipbinTransferRef) -> TransferCheck:
-        """Derive the status: 1 request for a blind transfer, 2 for an attended one (3 once the agent
-        hung up after an answer: the answering call's timestamps then decide, see ``voipbin_status``).
+    def check_plan(self, ref: VoipbinTransferRef) -> Plan[TransferCheck]:
+        """Derive the status: 1 read for a blind transfer, 2 for an attended one (3 once the agent hung up
+        after an answer: the answering call's timestamps then decide, see ``voipbin_status``).
 
-        An attended transfer reads the transferer call *before* the groupcall. An answer, once set,
-        never goes away, so a groupcall read afterwards that is still unanswered proves the hang-up came
-        first. Read the other way round, an answer and a hang-up landing between the two reads would
-        look like an abandoned (failed) transfer when it completed.
+        An attended transfer reads the transferer call *before* the groupcall. An answer, once set, never
+        goes away, so a groupcall read afterwards that is still unanswered proves the hang-up came first.
+        Read the other way round, an answer and a hang-up landing between the two reads would look like an
+        abandoned (failed) transfer when it completed.
         """
-        call = (
-            self._send(VoipbinCall, "GET", f"/calls/{ref.transferer_call_id}")
-            if needs_transferer_call(ref.type)
-            else None
-        )
-        groupcall = self._send(VoipbinGroupcall, "GET", f"/groupcalls/{ref.groupcall_id}")
+        call = (yield _call("GET", ref.transferer_call_id)) if needs_transferer_call(ref.type) else None
+        groupcall = yield _groupcall("GET", ref.groupcall_id)
         answer = None
         if needs_answer_call(ref.type, groupcall, call) and groupcall.answer_call_id is not None:
-            answer = self._send(VoipbinCall, "GET", f"/calls/{groupcall.answer_call_id}")
-        return self._check(ref, groupcall, call, answer)
-
-    async def acheck_ref(self, ref: VoipbinTransferRef) -> TransferCheck:
-        call = None
-        if needs_transferer_call(ref.type):
-            call = await self._asend(VoipbinCall, "GET", f"/calls/{ref.transferer_call_id}")
-        groupcall = await self._asend(VoipbinGroupcall, "GET", f"/groupcalls/{ref.groupcall_id}")
-        answer = None
-        if needs_answer_call(ref.type, groupcall, call) and groupcall.answer_call_id is not None:
-            answer = await self._asend(VoipbinCall, "GET", f"/calls/{groupcall.answer_call_id}")
+            answer = yield _call("GET", groupcall.answer_call_id)
         return self._check(ref, groupcall, call, answer)
 
     def check_cost(self, ref: VoipbinTransferRef) -> float:
         """The groupcall, plus the transferer call for an attended transfer (the answering call, read
         only once the agent hung up after an answer, is the exception that ends the wait)."""
         return 2.0 if needs_transferer_call(ref.type) else 1.0
-
-    def _send(self, model: type[M], method: str, path: str) -> M:
-        """One call or groupcall request (ids in ``path`` already validated), its answer parsed as ``model``.
-
-        Reads and hang-ups alike are retried: hanging up twice ends in the same state.
-        """
-        return self._parse(model, self.api.request(method, path, bucket=BUCKET), _WHAT[model])
-
-    async def _asend(self, model: type[M], method: str, path: str) -> M:
-        api = await self.aget_conn()
-        return self._parse(model, await api.arequest(method, path, bucket=BUCKET), _WHAT[model])
 
     # ------------------------------------------------------------------ stale transfers: cancel them
 
@@ -467,7 +451,7 @@ class VoipbinHook(TransferHook):
     def _probe(self) -> str:
         """``GET /calls?page_size=1``: the cheapest authenticated read."""
         api = self.api
-        api.request("GET", "/calls", params={"page_size": 1}, bucket=BUCKET)
+        api.request(Request("GET", "/calls", params={"page_size": 1}, bucket=BUCKET))
         mode = self.settings.details.get("auth_mode")
         who = f"user {self.settings.details.get('username')!r}" if mode == "jwt" else "an access key"
         return f"Connected to VoIPbin at {api.base_url} with {who}"

@@ -16,8 +16,7 @@ from airflow.sdk import Asset, BaseOperator, Context, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 from pydantic import BeforeValidator
 
-from airflow_provider_transfers.hooks.base import TransferHook
-from airflow_provider_transfers.hooks.registry import get_transfer_hook
+from airflow_provider_transfers.hooks.base import TransferHook, get_transfer_hook
 from airflow_provider_transfers.hooks.twilio_flex import normalize_body
 from airflow_provider_transfers.http.transport import ShardedAsyncTransport
 from airflow_provider_transfers.reconcile.actions import StaleAction
@@ -29,12 +28,13 @@ from airflow_provider_transfers.reconcile.report import ReportFormatError, read_
 from airflow_provider_transfers.reconcile.shard import ShardError, ShardReader, check_shard, merge_reports, shard_output
 from airflow_provider_transfers.reconcile.storage import FORMAT_ALIASES, Location, asset_uri, detect_format, to_location
 from airflow_provider_transfers.reconcile.validate import InvalidRecordsError
-from airflow_provider_transfers.templating import check_if_literal, contains_template
 from airflow_provider_transfers.validation import (
     ConnId,
     NonNegativeNumber,
     PositiveInt,
     StrictBool,
+    check_if_literal,
+    contains_template,
     form_error,
     validate,
     validator,

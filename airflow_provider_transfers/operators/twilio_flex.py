@@ -8,14 +8,19 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 
 from airflow_provider_transfers.hooks.twilio_flex import TwilioFlexHook, normalize_body, validate_sid
-from airflow_provider_transfers.operators._waiting import TransferWaitMixin
-from airflow_provider_transfers.templating import check_if_literal
-from airflow_provider_transfers.validation import MAX_BODY_BYTES, ConnId, PositiveInt, validate, validator
+from airflow_provider_transfers.validation import (
+    MAX_BODY_BYTES,
+    ConnId,
+    PositiveInt,
+    check_if_literal,
+    one_conn_id,
+    validate,
+)
+from airflow_provider_transfers.waiting import TransferWaitMixin
 
 
 def _check_literals(op: TwilioFlexCreateTransferOperator | TwilioFlexUpdateTransferOperator) -> None:
     """Parse-time checks of the arguments that are final already (templates are checked after rendering)."""
-    check_if_literal(op.twilio_flex_conn_id, validator(ConnId, "twilio_flex_conn_id"))
     check_if_literal(op.interaction_sid, lambda v: validate_sid(v, "KD", "interaction_sid"))
     check_if_literal(op.channel_sid, lambda v: validate_sid(v, "UO", "channel_sid"))
     if isinstance(op, TwilioFlexUpdateTransferOperator):
@@ -32,7 +37,8 @@ class TwilioFlexCreateTransferOperator(BaseOperator):
     :param interaction_sid: ``KD...`` SID of the interaction (templated).
     :param channel_sid: ``UO...`` SID of the channel (templated).
     :param body: the JSON object Twilio expects (a dict or JSON text, templated); ``{}`` when omitted.
-    :param twilio_flex_conn_id: connection of type ``twilio_flex``.
+    :param twilio_flex_conn_id: connection of type ``twilio_flex`` (default ``twilio_flex_default``); ``conn_id``
+        is accepted too, as in the sensor and the reconciliation.
     :param max_body_bytes: largest ``body`` sent, as UTF-8 JSON (default 1 MB); larger is refused.
     """
 
@@ -47,6 +53,7 @@ class TwilioFlexCreateTransferOperator(BaseOperator):
         channel_sid: str,
         body: dict[str, Any] | str | None = None,
         twilio_flex_conn_id: str = TwilioFlexHook.default_conn_name,
+        conn_id: str | None = None,
         max_body_bytes: int = MAX_BODY_BYTES,
         **kwargs: Any,
     ) -> None:
@@ -54,7 +61,9 @@ class TwilioFlexCreateTransferOperator(BaseOperator):
         self.interaction_sid = interaction_sid
         self.channel_sid = channel_sid
         self.body = body
-        self.twilio_flex_conn_id = twilio_flex_conn_id
+        self.twilio_flex_conn_id = one_conn_id(
+            "twilio_flex_conn_id", twilio_flex_conn_id, conn_id, TwilioFlexHook.default_conn_name
+        )
         self.max_body_bytes: int = validate(PositiveInt, max_body_bytes, "max_body_bytes")
         _check_literals(self)
 
@@ -74,7 +83,8 @@ class TwilioFlexUpdateTransferOperator(TransferWaitMixin, BaseOperator):
     :param channel_sid: ``UO...`` SID (templated).
     :param transfer_sid: ``UX...`` SID of the transfer (templated; e.g. from the create operator's XCom).
     :param body: the JSON object to send (dict or JSON text, templated); ``{}`` when omitted.
-    :param twilio_flex_conn_id: connection of type ``twilio_flex``.
+    :param twilio_flex_conn_id: connection of type ``twilio_flex`` (default ``twilio_flex_default``); ``conn_id``
+        is accepted too, as in the sensor and the reconciliation.
     :param max_body_bytes: largest ``body`` sent, as UTF-8 JSON (default 1 MB); larger is refused.
     :param wait_for_completion: then wait until the transfer is ``completed`` (the XCom gains
         ``final_check``) or ``failed`` (the task fails without retries). See ``TransferWaitMixin`` for
@@ -99,6 +109,7 @@ class TwilioFlexUpdateTransferOperator(TransferWaitMixin, BaseOperator):
         transfer_sid: str,
         body: dict[str, Any] | str | None = None,
         twilio_flex_conn_id: str = TwilioFlexHook.default_conn_name,
+        conn_id: str | None = None,
         max_body_bytes: int = MAX_BODY_BYTES,
         **kwargs: Any,
     ) -> None:
@@ -107,7 +118,9 @@ class TwilioFlexUpdateTransferOperator(TransferWaitMixin, BaseOperator):
         self.channel_sid = channel_sid
         self.transfer_sid = transfer_sid
         self.body = body
-        self.twilio_flex_conn_id = twilio_flex_conn_id
+        self.twilio_flex_conn_id = one_conn_id(
+            "twilio_flex_conn_id", twilio_flex_conn_id, conn_id, TwilioFlexHook.default_conn_name
+        )
         self.max_body_bytes: int = validate(PositiveInt, max_body_bytes, "max_body_bytes")
         _check_literals(self)
 

@@ -24,18 +24,16 @@ from airflow_provider_transfers.hooks.voipbin import (
     validate_uuid,
 )
 from airflow_provider_transfers.models import TransferCheck, TransferStatus, VoipbinTransferType
-from airflow_provider_transfers.operators._waiting import TransferWaitMixin
-from airflow_provider_transfers.templating import check_if_literal
 from airflow_provider_transfers.validation import (
     MAX_ADDRESSES,
     ConnId,
     NonNegativeSeconds,
     PositiveInt,
+    check_if_literal,
+    one_conn_id,
     validate,
-    validator,
 )
-from airflow_provider_transfers.waiting.inputs import WaitArgs
-from airflow_provider_transfers.waiting.state import TransferWait
+from airflow_provider_transfers.waiting import TransferWait, TransferWaitMixin, WaitArgs
 
 UI_COLOR = "#4a90d9"
 
@@ -50,7 +48,8 @@ class VoipbinCreateTransferOperator(TransferWaitMixin, BaseOperator):
     :param transfer_type: ``attended`` or ``blind`` (templated).
     :param transferer_call_id: UUID of the answered, bridged call that transfers (templated).
     :param transferee_addresses: list of ``{"type", "target", ...}`` (or JSON text of it, templated).
-    :param voipbin_conn_id: connection of type ``voipbin``.
+    :param voipbin_conn_id: connection of type ``voipbin`` (default ``voipbin_default``); ``conn_id`` is accepted
+        too, as in the sensor and the reconciliation.
     :param max_addresses: most transferee addresses allowed (default 100); more are refused before sending.
     :param wait_for_completion: wait until the transfer is ``completed`` or ``failed`` (see
         ``TransferWaitMixin`` for ``poll_interval``, ``timeout`` and ``deferrable``). An attended transfer
@@ -69,6 +68,7 @@ class VoipbinCreateTransferOperator(TransferWaitMixin, BaseOperator):
         transferer_call_id: str | XComArg,
         transferee_addresses: list[dict[str, Any]] | str | XComArg,
         voipbin_conn_id: str = VoipbinHook.default_conn_name,
+        conn_id: str | None = None,
         max_addresses: int = MAX_ADDRESSES,
         **kwargs: Any,
     ) -> None:
@@ -77,9 +77,8 @@ class VoipbinCreateTransferOperator(TransferWaitMixin, BaseOperator):
         self.transfer_type: Any = transfer_type
         self.transferer_call_id: Any = transferer_call_id
         self.transferee_addresses: Any = transferee_addresses
-        self.voipbin_conn_id = voipbin_conn_id
+        self.voipbin_conn_id = one_conn_id("voipbin_conn_id", voipbin_conn_id, conn_id, VoipbinHook.default_conn_name)
         self.max_addresses: int = validate(PositiveInt, max_addresses, "max_addresses")
-        check_if_literal(voipbin_conn_id, validator(ConnId, "voipbin_conn_id"))
         check_if_literal(transfer_type, validate_transfer_type)
         check_if_literal(transferer_call_id, lambda v: validate_uuid(v, "transferer_call_id"))
         check_if_literal(transferee_addresses, lambda v: normalize_addresses(v, max_items=self.max_addresses))
@@ -105,7 +104,8 @@ class _VoipbinTransferActionOperator(BaseOperator):
     """Shared by complete and cancel: check, act when needed, then wait briefly for the result to settle.
 
     :param transfer: the create operator's XCom (a dict, or JSON text when rendered from a template).
-    :param voipbin_conn_id: connection of type ``voipbin``.
+    :param voipbin_conn_id: connection of type ``voipbin`` (default ``voipbin_default``); ``conn_id`` is accepted
+        too, as in the sensor and the reconciliation.
     :param settle_timeout: seconds to wait after the hangup for a terminal status (0 = do not wait);
         VoIPbin takes a moment to hang calls up. When it passes, the last (active) check is returned.
     :param poll_interval: seconds between checks while settling.
@@ -122,16 +122,16 @@ class _VoipbinTransferActionOperator(BaseOperator):
         *,
         transfer: dict[str, Any] | str | XComArg,
         voipbin_conn_id: str = VoipbinHook.default_conn_name,
+        conn_id: str | None = None,
         settle_timeout: float | str = 30.0,
         poll_interval: float | str = 1.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.transfer: Any = transfer
-        self.voipbin_conn_id = voipbin_conn_id
+        self.voipbin_conn_id = one_conn_id("voipbin_conn_id", voipbin_conn_id, conn_id, VoipbinHook.default_conn_name)
         self.settle_timeout = settle_timeout
         self.poll_interval = poll_interval
-        check_if_literal(voipbin_conn_id, validator(ConnId, "voipbin_conn_id"))
         check_if_literal(transfer, self.check_ref)
         check_if_literal(settle_timeout, lambda v: _seconds(v, "settle_timeout", minimum=0.0))
         check_if_literal(poll_interval, lambda v: _seconds(v, "poll_interval", minimum=0.1))

@@ -1,10 +1,8 @@
 """``TransferStatusSensor``: wait until transfers on any supported platform reach a success status.
 
-The platform comes from the connection's type. The wait is ``waiting.TransferWait`` in every mode:
-poke mode runs its synchronous loop in the worker; reschedule mode makes one check per try;
-deferrable mode checks once and, if not done, hands the wait (state included) to
-``TransferStatusTrigger`` with a deadline (the sensor's ``timeout``), so the timeout holds there too
-and ends with a final check.
+The platform comes from the connection's type. Poke mode waits in the worker, reschedule mode checks once
+per try, deferrable mode checks once and hands the wait to ``TransferStatusTrigger``; all three drive the
+same ``waiting.TransferWait`` and make the last check at the deadline (the sensor's ``timeout``).
 """
 
 from __future__ import annotations
@@ -23,27 +21,23 @@ from airflow.sdk.exceptions import (
     AirflowSkipException,
 )
 
-from airflow_provider_transfers.exceptions import TransferProviderError, TransferValidationError
-from airflow_provider_transfers.hooks.base import TransferHook
-from airflow_provider_transfers.hooks.registry import get_transfer_hook, validate_for_any_platform
-from airflow_provider_transfers.templating import check_if_literal
-from airflow_provider_transfers.triggers.transfer import TransferStatusTrigger
-from airflow_provider_transfers.validation import ConnId, validate, validator
-from airflow_provider_transfers.waiting.events import WaitEvent
-from airflow_provider_transfers.waiting.inputs import (
+from airflow_provider_transfers.hooks.base import check_for_any_platform, get_transfer_hook
+from airflow_provider_transfers.validation import ConnId, check_if_literal, validate, validator
+from airflow_provider_transfers.waiting import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
     DEFAULT_SUCCESS_STATUSES,
     Policy,
+    TransferWaiting,
     WaitArgs,
+    WaitEvent,
     parse_transfers,
 )
-from airflow_provider_transfers.waiting.state import TransferWait
 
 _FINAL_CHECK_SLACK = 0.05
 
 
-class TransferStatusSensor(BaseSensorOperator):
+class TransferStatusSensor(TransferWaiting, BaseSensorOperator):
     """Wait until one or more transfers reach a success status; fail at once on a failure status.
 
     :param conn_id: a transfer-platform connection (templated); its type picks the platform.
@@ -60,6 +54,9 @@ class TransferStatusSensor(BaseSensorOperator):
     :param max_consecutive_errors: transient errors (429, 5xx, timeouts, after the HTTP client's own
         retries) tolerated in a row for one transfer before the wait fails.
     :param policy: HTTP policy overrides for the hook (``timeout``, ``max_attempts``, ``rate_limit``...).
+    :param until_answered: also succeed once a transferee has answered: for a VoIPbin attended transfer, the
+        moment the agent is consulting and may complete it (``VoipbinCompleteTransferOperator``). Twilio
+        reports no answer: there the wait goes on to a success status.
 
     Numbers are finite and positive (numeric text is accepted); literal arguments are checked when the
     DAG is parsed, templated ones after rendering, before any request.
@@ -84,9 +81,11 @@ class TransferStatusSensor(BaseSensorOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
         policy: Mapping[str, Any] | None = None,
+        until_answered: bool = False,
         **kwargs: Any,
     ) -> None:
         args = WaitArgs.build(
+            until_answered=until_answered,
             success_statuses=success_statuses,
             failure_statuses=failure_statuses,
             poll_interval=poke_interval,
@@ -106,54 +105,50 @@ class TransferStatusSensor(BaseSensorOperator):
         self.max_consecutive_errors = args.max_consecutive_errors
         self.deferrable = deferrable
         self.policy = dict(policy or {})
-        check_if_literal(transfer, lambda value: validate_for_any_platform(parse_transfers(value)[0]))
-        self._wait: TransferWait | None = None
+        check_if_literal(transfer, lambda value: check_for_any_platform(parse_transfers(value)[0]))
 
     def execute(self, context: Context) -> Any:
         if self.reschedule and not self.deferrable:
             return super().execute(context)  # one poke per try; Airflow reschedules in between
-        transfers = self._transfers()
         try:
-            with self._hook() as hook:
-                wait = self._start(hook, transfers, self.wait_args.started())
-                event = wait.first_check(hook, in_process=not self.deferrable, log=self.log, interval=self._backoff())
-            if event is not None:
-                return self.execute_complete(context, event)
+            return self.wait_for(
+                context,
+                conn_id=self.conn_id,
+                transfers=self.transfer,
+                args=self.wait_args,
+                deferrable=self.deferrable,
+                policy=self.policy,
+                interval=None if self.deferrable else self._backoff(),
+            )
         except (AirflowFailException, AirflowSensorTimeout) as exc:
             if self.soft_fail or self.never_fail:
                 raise AirflowSkipException(f"Skipping (soft_fail/never_fail): {exc}") from exc
             raise
-        self.defer(
-            trigger=TransferStatusTrigger.resume(self.conn_id, transfers[0], wait, policy=self.policy),
-            method_name="execute_complete",
-        )
 
     def poke(self, context: Context) -> PokeReturnValue:
-        """One check of every transfer not yet terminal (reschedule mode; kept across calls on one instance)."""
-        transfers = self._transfers()
-        with self._hook() as hook:
-            wait = self._wait or self._start(hook, transfers, self.wait_args.model_copy(update={"deadline": None}))
-            wait.check(hook)
-        event = wait.outcome()
+        """Reschedule mode: check every transfer not yet terminal, and again at once when the deadline passed
+        during the check (the final check starts at or after it). State is kept across pokes of one instance."""
+        if self._wait is None:
+            args = self.wait_args.started(self._first_try_start(context))
+            hook, self._wait = self.start_wait(self.conn_id, self.policy, self.transfer, args)
+        else:
+            hook = get_transfer_hook(self.conn_id, policy=self.policy)
+        with hook:
+            event = self._wait.run(hook, log=self.log, once=True)
         if event is None:
-            self.log.info("Waiting for %d transfer(s): %s", len(wait.pending()), wait.progress())
             return PokeReturnValue(False)
-        return PokeReturnValue(True, self.execute_complete(context, event))
+        return PokeReturnValue(True, self.finish_wait(context, event))
 
-    def execute_complete(self, context: Context, event: Mapping[str, Any] | WaitEvent) -> Any:
-        """Turn a trigger event (or the other paths' ``WaitEvent``) into the XCom value or an exception."""
-        try:
-            done = WaitEvent.from_payload(event)
-        except ValueError as exc:
-            raise AirflowException(str(exc)) from None
-        if done.status == "success":
-            self.log.info("%s", done.message)
-            return done.result()
-        if done.status == "failure" or (done.status == "error" and done.fatal):
-            raise AirflowFailException(done.message)
-        if done.status == "timeout":
-            raise AirflowSensorTimeout(done.message)
-        raise AirflowException(done.message)
+    def finish_wait(self, context: Context, event: WaitEvent, **resume: Any) -> Any:
+        """The XCom value of a success, else the exception the event calls for."""
+        if event.status == "success":
+            self.log.info("%s", event.message)
+            return event.result()
+        if event.status == "failure" or (event.status == "error" and event.fatal):
+            raise AirflowFailException(event.message)
+        if event.status == "timeout":
+            raise AirflowSensorTimeout(event.message)
+        raise AirflowException(event.message)
 
     def _get_next_poke_interval(self, started_at: Any, run_duration: Callable[[], float], poke_count: int) -> float:
         """Reschedule mode: never reschedule past the timeout, so the last poke lands at the deadline."""
@@ -161,7 +156,13 @@ class TransferStatusSensor(BaseSensorOperator):
         remaining = self.timeout - run_duration()
         return max(0.0, min(interval, remaining + _FINAL_CHECK_SLACK))
 
-    # ------------------------------------------------------------------ helpers
+    def _first_try_start(self, context: Context) -> float | None:
+        """When reschedule mode's first try began (the deadline counts from it); ``None`` outside a task run."""
+        ti = context.get("ti")
+        if ti is None:
+            return None
+        first = ti.get_first_reschedule_date(context)
+        return first.timestamp() if first is not None else time.time()
 
     def _backoff(self) -> Callable[[int], float] | None:
         """Poke mode with ``exponential_backoff``: Airflow's growing interval (the deadline still caps it)."""
@@ -173,22 +174,3 @@ class TransferStatusSensor(BaseSensorOperator):
             return BaseSensorOperator._get_next_poke_interval(self, started, lambda: time.monotonic() - started, polls)
 
         return interval
-
-    def _transfers(self) -> tuple[list[dict[str, Any]], bool]:
-        try:
-            return parse_transfers(self.transfer)
-        except TransferValidationError as exc:
-            raise AirflowFailException(str(exc)) from exc
-
-    def _start(self, hook: TransferHook, transfers: tuple[list[dict[str, Any]], bool], args: WaitArgs) -> TransferWait:
-        try:
-            self._wait = TransferWait.start(hook, transfers[0], args, single=transfers[1])
-        except TransferValidationError as exc:
-            raise AirflowFailException(f"{hook.platform}: {exc}") from exc
-        return self._wait
-
-    def _hook(self) -> TransferHook:
-        try:
-            return get_transfer_hook(self.conn_id, policy=self.policy)
-        except TransferProviderError as exc:
-            raise AirflowFailException(str(exc)) from exc

@@ -1,39 +1,50 @@
 """``TransferStatusTrigger``: wait in the triggerer until transfers reach a success or failure status.
 
-Platform-neutral: the hook comes from the connection's type (loaded with ``aget_connection``). The wait
-itself is ``waiting.TransferWait``, the same state machine the sensor and the operators use; this
-module adds only the async loop, the shared hook (one per connection per event loop, ``_hook_pool``)
-and ``serialize()``, which returns the whole live state, so a trigger re-created from it (after a
-triggerer restart) carries on: same deadline, same finished results, same error counts.
+Platform-neutral: the hook comes from the connection's type (loaded with ``aget_connection``). The wait is
+``waiting.TransferWait``, the state machine every path uses. Triggers on one connection in one event loop
+share one hook (one client, one rate budget, one bound on checks in flight: ``HookPool``). ``serialize()``
+returns the whole live state (``TransferWait.saved``), so a trigger re-created after a triggerer restart
+carries on; it trusts that state (it was validated when the wait started) and still resumes the kwargs of
+older releases, which it validates.
 
-Exactly one event per run: ``TriggerEvent(WaitEvent.payload())`` (``status`` = ``success`` |
-``failure`` | ``timeout`` | ``error``, ``message``, ``transfer_ids``, ``checks``, ``single``, ``fatal``).
+Exactly one event per run: ``TriggerEvent(WaitEvent.payload())``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import time
+import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_transfers.triggers._hook_pool import HOOKS, SharedHook
-from airflow_provider_transfers.validation import validate, validate_model
-from airflow_provider_transfers.waiting.budget import PollBudget
-from airflow_provider_transfers.waiting.events import WaitEvent
-from airflow_provider_transfers.waiting.inputs import (
+from airflow_provider_transfers.exceptions import describe, is_fatal
+from airflow_provider_transfers.hooks.base import TransferHook, aget_transfer_hook
+from airflow_provider_transfers.models import TransferCheck
+from airflow_provider_transfers.triggers.budget import PollBudget
+from airflow_provider_transfers.validation import NonNegativeInt, validate
+from airflow_provider_transfers.waiting import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
     DEFAULT_SUCCESS_STATUSES,
+    STATE_VERSION,
     Policy,
-    SavedState,
+    TransferWait,
     WaitArgs,
+    WaitEvent,
+    WaitState,
     parse_transfers,
+    resolve_refs,
 )
-from airflow_provider_transfers.waiting.state import TransferWait, WaitState, is_fatal
 
+MAX_CHECKS_IN_FLIGHT = 10
+"""Checks in flight per connection and event loop (the platforms' 16.7-20 req/s need no more; see docs)."""
 _CLASSPATH = f"{__name__}.TransferStatusTrigger"
 
 
@@ -46,96 +57,72 @@ class TransferStatusTrigger(BaseTrigger):
     :param failure_statuses: statuses that fail it at once (default ``failed``). A terminal status in
         neither set fails too: it can never change into a success status.
     :param poll_interval: seconds between polls (a finite number > 0).
-    :param deadline: epoch seconds (a finite number) or ISO-8601 text; one last check happens at the
-        deadline (a transient error there is retried for a few seconds), then a ``timeout`` event.
-        ``None``: no deadline.
-    :param max_consecutive_errors: transient errors (429, 5xx, timeouts, resets; each already retried
-        by the HTTP client) tolerated in a row for one transfer before an ``error`` event.
+    :param deadline: epoch seconds or ISO-8601 text; the last check starts at or after it (a transient error
+        there is retried for a few seconds), then a ``timeout`` event. ``None``: no deadline.
+    :param max_consecutive_errors: transient errors (429, 5xx, timeouts, resets; each already retried by the
+        HTTP client) tolerated in a row for one transfer before an ``error`` event.
+    :param until_answered: also succeed once a transferee has answered (see ``TransferStatusSensor``).
     :param single: the caller was given one transfer (not a list): reported back in the event.
     :param policy: HTTP policy overrides for the hook (``timeout``, ``max_attempts``, ``rate_limit``...).
-    :param attempts, finished, errors: state so far; set by ``serialize()``, leave them out.
+
+    ``version``, ``refs``, ``attempts``, ``finished`` and ``errors`` are the saved state ``serialize()`` writes.
     """
 
     def __init__(
         self,
         *,
         conn_id: str,
-        transfers: Sequence[Mapping[str, Any]] | Mapping[str, Any] | str,
-        success_statuses: Sequence[str] = DEFAULT_SUCCESS_STATUSES,
-        failure_statuses: Sequence[str] = DEFAULT_FAILURE_STATUSES,
-        poll_interval: float = 10.0,
-        deadline: float | str | None = None,
-        max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
-        single: bool | None = None,
+        transfers: Sequence[Mapping[str, Any]] | Mapping[str, Any] | str | None = None,
         policy: Mapping[str, Any] | None = None,
+        single: bool | None = None,
+        version: int = 1,
+        refs: Sequence[Mapping[str, Any]] | None = None,
         attempts: int = 0,
         finished: Mapping[str, Mapping[str, Any]] | None = None,
         errors: Mapping[str, int] | None = None,
         return_transfers: bool = False,
+        **args: Any,
     ) -> None:
         """``return_transfers`` is ignored: triggers serialised by 0.x releases still carry it."""
         super().__init__()
         self.conn_id = conn_id
-        self.transfers, parsed_single = parse_transfers(transfers, "transfers")
-        self.single = parsed_single if single is None else bool(single)
-        self.args = WaitArgs.build(
-            success_statuses=success_statuses,
-            failure_statuses=failure_statuses,
-            poll_interval=poll_interval,
-            deadline=deadline,
-            max_consecutive_errors=max_consecutive_errors,
-        )
-        self.policy = dict(validate(Policy, policy, "policy") or {})
-        saved = validate_model(SavedState, {"attempts": attempts, "finished": finished or {}, "errors": errors or {}})
+        self.policy = dict(policy or {})
+        self._refs = [dict(r) for r in refs or ()]
+        self._transfers: list[dict[str, Any]] = []
+        if version >= STATE_VERSION:  # written by serialize(): validated when the wait started
+            saved: Any = {k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}
+            self.args = WaitArgs.model_construct(**saved)
+            self.single = bool(single)
+        else:  # built by hand, or saved by a release before the state was versioned: checked here
+            self._transfers, parsed_single = parse_transfers(transfers, "transfers")
+            self.single = parsed_single if single is None else bool(single)
+            args.setdefault("success_statuses", DEFAULT_SUCCESS_STATUSES)
+            args.setdefault("failure_statuses", DEFAULT_FAILURE_STATUSES)
+            args.setdefault("max_consecutive_errors", DEFAULT_MAX_CONSECUTIVE_ERRORS)
+            self.args = WaitArgs.build(**args)
+            attempts = validate(NonNegativeInt, attempts, "attempts")
+            errors = validate(dict[str, NonNegativeInt], errors or {}, "errors")
+            validate(dict[str, TransferCheck], finished or {}, "finished")
         self.state = WaitState(
-            finished={k: dict(v) for k, v in (finished or {}).items()},
-            errors=dict(saved.errors),
-            attempts=saved.attempts,
+            finished={k: dict(v) for k, v in (finished or {}).items()}, errors=dict(errors or {}), attempts=attempts
         )
         self.transfer_ids: list[str] = []
         self._shown_interval: float | None = None
-        """The transfers' ids, known once the hook has validated them (at the start of ``run``)."""
-
-    @classmethod
-    def resume(
-        cls, conn_id: str, transfers: Sequence[Mapping[str, Any]], wait: TransferWait, **kwargs: Any
-    ) -> TransferStatusTrigger:
-        """The trigger that carries on ``wait`` (its arguments, deadline and state so far)."""
-        args = wait.args
-        return cls(
-            conn_id=conn_id,
-            transfers=list(transfers),
-            success_statuses=args.success_statuses,
-            failure_statuses=args.failure_statuses,
-            poll_interval=args.poll_interval,
-            deadline=args.deadline,
-            max_consecutive_errors=args.max_consecutive_errors,
-            single=wait.single,
-            attempts=wait.state.attempts,
-            finished=wait.state.finished,
-            errors=wait.state.errors,
-            **kwargs,
-        )
 
     @property
     def deadline(self) -> float | None:
         return self.args.deadline
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        """The classpath and the whole live state, as JSON-safe values."""
-        return (
-            _CLASSPATH,
-            {
-                "conn_id": self.conn_id,
-                "transfers": [dict(t) for t in self.transfers],
-                **self.args.model_dump(mode="json", exclude={"timeout"}),
-                "single": self.single,
-                "policy": dict(self.policy),
-                "attempts": self.state.attempts,
-                "finished": {k: dict(v) for k, v in self.state.finished.items()},
-                "errors": dict(self.state.errors),
-            },
-        )
+        """The classpath and the whole live state, as JSON-safe values (the transfers as given until the
+        connection's hook has resolved their references)."""
+        saved = TransferWait([], self.args, self.state, self.single).saved()
+        if self._refs:
+            saved["refs"] = self._refs
+        else:
+            del saved["version"], saved["refs"]
+            saved["transfers"] = self._transfers
+        return _CLASSPATH, {"conn_id": self.conn_id, "policy": dict(self.policy), **saved}
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         # The event is built before yielding, so the shared hook is released even when the consumer
@@ -148,9 +135,14 @@ class TransferStatusTrigger(BaseTrigger):
         wait = TransferWait([], self.args, self.state, self.single)
         try:
             async with HOOKS.lease(self.conn_id, self.policy) as shared:
-                wait.refs = [shared.hook.transfer_ref(t) for t in self.transfers]
+                hook = shared.hook
+                if self._refs:
+                    wait.refs = [hook.ref_model.model_construct(**fields) for fields in self._refs]
+                else:
+                    wait.refs = resolve_refs(hook, self._transfers, self.conn_id)
+                    self._refs = [ref.fields() for ref in wait.refs]
                 self.transfer_ids = wait.ids
-                members = {ref.transfer_id: shared.hook.check_cost(ref) for ref in wait.pending()}
+                members = {ref.transfer_id: hook.check_cost(ref) for ref in wait.pending()}
                 for tid, cost in members.items():
                     shared.budget.join((id(self), tid), cost)
                 try:
@@ -163,15 +155,16 @@ class TransferStatusTrigger(BaseTrigger):
         except Exception as exc:
             # Bad connection, invalid transfer JSON or a bug: still one event, never a bare trigger crash.
             self.log.exception("Transfer wait failed")
-            return self._error(wait, f"{type(exc).__name__}: {exc}", fatal=is_fatal(exc))
+            return self._error(wait, describe(exc), fatal=is_fatal(exc))
 
     async def _poll(self, wait: TransferWait, shared: SharedHook) -> WaitEvent:
         while True:
             failures = await wait.acheck(shared.hook, shared.semaphore, shared.budget)
             if failures:
                 self.log.warning(
-                    "%d status check(s) failed in poll %d; first: %s", len(failures), self.state.attempts, failures[0]
-                )
+                    "%d status check(s) failed in poll %d; first: %s",
+                    len(failures), self.state.attempts, describe(failures[0]),
+                )  # fmt: skip
             event = wait.outcome()
             if event is not None:
                 return event
@@ -195,7 +188,81 @@ class TransferStatusTrigger(BaseTrigger):
     def _error(self, wait: TransferWait, message: str, *, fatal: bool) -> WaitEvent:
         if wait.refs:
             return wait.event("error", message, fatal=fatal)
-        ids = [f"#{i}" for i in range(len(self.transfers))]  # not validated: positions stand in for ids
+        count = len(self._refs or self._transfers)
+        ids = [f"#{i}" for i in range(count)]  # not resolved: positions stand in for ids
         return WaitEvent(
-            status="error", message=message, transfer_ids=ids, checks=[None] * len(ids), single=self.single, fatal=fatal
+            status="error", message=message, transfer_ids=ids, checks=[None] * count, single=self.single, fatal=fatal
         )
+
+
+# --------------------------------------------------------------------------------------------- the hook pool
+
+
+@dataclass
+class SharedHook:
+    """One connection's hook in one event loop, shared by every trigger waiting there."""
+
+    hook: TransferHook
+    semaphore: asyncio.Semaphore
+    """Bounds the checks in flight over all triggers using this hook."""
+    created: float
+    budget: PollBudget
+    """Round-robin turns for the checks of every trigger on this connection, drawn from its bucket."""
+    leases: int = 0
+    retired: bool = False
+
+
+class HookPool:
+    """One hook per ``(event loop, conn_id, policy)``: one httpx client, one rate budget, one limit on checks in
+    flight, however many triggers wait. Leases are counted; the hook closes when the last one ends. An entry
+    older than ``max_age`` is not handed out again (a rotated password is picked up)."""
+
+    def __init__(self, max_age: float = 300.0, max_in_flight: int = MAX_CHECKS_IN_FLIGHT) -> None:
+        self.max_age = max_age
+        self.max_in_flight = max_in_flight
+        self._entries: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], SharedHook]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+    @asynccontextmanager
+    async def lease(self, conn_id: str, policy: Policy = None) -> AsyncIterator[SharedHook]:
+        """The shared hook for ``conn_id``: connection loaded with ``aget_connection``, client ready."""
+        loop = asyncio.get_running_loop()
+        key = (conn_id, json.dumps(dict(policy or {}), sort_keys=True))
+        entries = self._entries.setdefault(loop, {})
+        async with self._locks.setdefault(loop, asyncio.Lock()):
+            entry = entries.get(key)
+            if entry is not None and time.monotonic() - entry.created > self.max_age:
+                entry.retired = True
+                del entries[key]
+                if entry.leases == 0:
+                    await entry.hook.aclose()
+                entry = None
+            if entry is None:
+                hook = await aget_transfer_hook(conn_id, policy=dict(policy or {}))
+                api = await hook.aget_conn()
+                bucket = api.limiter.bucket(hook.check_bucket) if api.limiter is not None else None
+                in_flight = min(api.policy.max_connections, self.max_in_flight)
+                entry = entries[key] = SharedHook(
+                    hook, asyncio.Semaphore(in_flight), time.monotonic(), PollBudget(bucket)
+                )
+            entry.leases += 1
+        try:
+            yield entry
+        finally:
+            entry.leases -= 1
+            if entry.leases == 0:
+                if not entry.retired and entries.get(key) is entry:
+                    del entries[key]
+                try:
+                    await entry.budget.aclose()
+                finally:
+                    await entry.hook.aclose()
+
+    def active(self) -> int:
+        """Hooks currently leased in the running loop (for tests and benchmarks)."""
+        return len(self._entries.get(asyncio.get_running_loop(), {}))
+
+
+HOOKS = HookPool()

@@ -13,6 +13,7 @@ import pytest
 from airflow.sdk import Connection
 
 from airflow_provider_transfers.hooks.twilio_flex import TwilioFlexHook
+from airflow_provider_transfers.http.client import Request
 from airflow_provider_transfers.models import TransferStatus, TwilioTransfer
 from airflow_provider_transfers.sandbox.server import TransferSandbox
 
@@ -107,7 +108,7 @@ def test_sdk_create_fetch_update_see_what_the_hook_sees(
     transfer_sandbox.control.set_outcome(created.sid, "completed")  # the lifecycle: control API only
     refetched = transfers(created.sid).fetch()
     assert refetched.status == "completed"
-    assert _last_json(sdk) == hook.api.request("GET", created.url.removeprefix(transfer_sandbox.twilio_url))
+    assert _last_json(sdk) == hook.api.request(Request("GET", created.url.removeprefix(transfer_sandbox.twilio_url)))
     assert hook.get_transfer(kd, uo, created.sid).status is TransferStatus.COMPLETED
 
 

@@ -13,11 +13,10 @@ import httpx
 from airflow.sdk import Connection
 
 from airflow_provider_transfers.exceptions import TransferValidationError
-from airflow_provider_transfers.hooks.base import ConnectionSettings, TransferHook, TransferRef
-from airflow_provider_transfers.http.client import fallback_message
-from airflow_provider_transfers.http.urls import validate_base_url
+from airflow_provider_transfers.hooks.base import ConnectionSettings, Plan, TransferHook, TransferRef
+from airflow_provider_transfers.http.client import Request, fallback_message
 from airflow_provider_transfers.models import TransferCheck, TransferStatus
-from airflow_provider_transfers.validation import full_match, validate
+from airflow_provider_transfers.validation import full_match, validate, validate_base_url
 
 ToyId = Annotated[str, full_match(r"toy-[0-9]+", "a toy id like toy-42")]
 STATES = {"ringing": TransferStatus.ACTIVE, "answered": TransferStatus.COMPLETED, "dropped": TransferStatus.FAILED}
@@ -39,6 +38,7 @@ class ToyHook(TransferHook):
     hook_name = "Toy"
     connection_ui: ClassVar[dict[str, Any]] = {}
     created_fields = ("created",)
+    ref_model = ToyTransferRef
 
     @classmethod
     def settings_from_connection(cls, conn: Connection) -> ConnectionSettings:
@@ -54,18 +54,11 @@ class ToyHook(TransferHook):
             raise TransferValidationError("transfer", "the toy transfer's JSON object", type(transfer).__name__)
         return ToyTransferRef.model_construct(id=validate(ToyId, transfer.get("id"), "transfer['id']"))
 
-    @staticmethod
-    def _check(data: Any) -> TransferCheck:
+    def check_plan(self, ref: ToyTransferRef) -> Plan[TransferCheck]:
+        data = yield Request("GET", f"/toys/{ref.id}", bucket="toy")
         return TransferCheck(
             platform="toy", transfer_id=data["id"], status=STATES[data["state"]], detail=f"toy says {data['state']}"
         )
-
-    def check_ref(self, ref: ToyTransferRef) -> TransferCheck:
-        return self._check(self.api.request("GET", f"/toys/{ref.id}", bucket="toy"))
-
-    async def acheck_ref(self, ref: ToyTransferRef) -> TransferCheck:
-        api = await self.aget_conn()
-        return self._check(await api.arequest("GET", f"/toys/{ref.id}", bucket="toy"))
 
     @classmethod
     def check_stale_action(cls, body: Mapping[str, Any]) -> None:
@@ -76,9 +69,9 @@ class ToyHook(TransferHook):
 
     async def aact_on_stale(self, ref: ToyTransferRef, body: Mapping[str, Any]) -> str:
         api = await self.aget_conn()
-        data = await api.arequest("POST", f"/toys/{ref.id}/drop", bucket="toy")
+        data = await api.arequest(Request("POST", f"/toys/{ref.id}/drop", bucket="toy"))
         return f"dropped {ref.id}; state now {data['state']}"
 
     def _probe(self) -> str:
-        self.api.request("GET", "/toys/toy-0", bucket="toy")
+        self.api.request(Request("GET", "/toys/toy-0", bucket="toy"))
         return "Connected to the toy platform"

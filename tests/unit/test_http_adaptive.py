@@ -88,7 +88,7 @@ def test_the_client_reports_429s_to_its_bucket(make_twilio_hook: Any, adaptive: 
         router.get(host="flex-api.twilio.com").mock(side_effect=_throttled_then_ok())
         hook.get_transfer(KD, UO, UX)
     assert isinstance(hook.api.limiter, RateLimiter)
-    bucket = hook.api.limiter.local_bucket("fetch")
+    bucket = hook.api.limiter.bucket("fetch")
     low = 20 * ratelimit.DECREASE  # an isolated 429: the first success closes part of the gap at once
     expected = low + max(ratelimit.INCREASE_PER_S * 20, (20 - low) * ratelimit.RECOVER_PER_S) / low
     assert bucket.current_rate == (pytest.approx(expected) if adaptive else 20)
@@ -101,7 +101,7 @@ async def test_the_async_path_shares_the_same_adaptive_bucket(make_twilio_hook: 
         router.get(host="flex-api.twilio.com").mock(side_effect=_throttled_then_ok())
         await hook.aget_transfer(KD, UO, UX)
     api = await hook.aget_conn()
-    assert api.limiter is not None and api.limiter.local_bucket("fetch").decreases == 1
+    assert api.limiter is not None and api.limiter.bucket("fetch").decreases == 1
     assert api.policy.adaptive_rate is True  # on by default
     await hook.aclose()
 

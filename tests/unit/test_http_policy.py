@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 
 from airflow_provider_transfers.exceptions import TransferConfigError, TransferValidationError
-from airflow_provider_transfers.http.client import parse_retry_after
-from airflow_provider_transfers.http.policy import HttpPolicy, check_extra
+from airflow_provider_transfers.http.client import HttpPolicy, check_extra, make_limiter, parse_retry_after
 from airflow_provider_transfers.http.ratelimit import RateLimiter, TokenBucket
-from airflow_provider_transfers.http.urls import validate_base_url
+from airflow_provider_transfers.validation import validate_base_url
 
 
 class FakeClock:
@@ -65,9 +64,9 @@ def test_policy_merges_and_names_bad_fields() -> None:
         HttpPolicy(max_attempts=0)
     with pytest.raises(TransferConfigError, match="Invalid timeout: expected a finite number of seconds > 0"):
         HttpPolicy().merged({"timeout": 0}, origin="extra")
-    assert not HttpPolicy(rate_limit=0).limiter_enabled
-    assert HttpPolicy(rate_limit=16.7).effective_burst == 16
-    assert HttpPolicy(rate_limit=16.7, rate_burst=33).effective_burst == 33
+    assert make_limiter(HttpPolicy(rate_limit=0), "scope") is None  # 0 turns the limiter off
+    assert getattr(make_limiter(HttpPolicy(rate_limit=16.7), "scope"), "burst", None) == 16
+    assert getattr(make_limiter(HttpPolicy(rate_limit=16.7, rate_burst=33), "scope"), "burst", None) == 33
 
 
 @pytest.mark.parametrize(

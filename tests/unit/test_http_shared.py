@@ -14,8 +14,8 @@ import httpx
 import pytest
 import respx
 
-from airflow_provider_transfers.http import shared
-from airflow_provider_transfers.http.shared import SharedRateLimiter, redact_url, window_for
+from airflow_provider_transfers.http import ratelimit as shared
+from airflow_provider_transfers.http.ratelimit import SharedRateLimiter, redact_url, window_for
 from tests.factories import KD, UO, UX, twilio_transfer
 from tests.redis_server import MISSING, RedisServer, free_port, redis_server_path
 
@@ -50,9 +50,9 @@ def _grant_loop(url: str, ready: Any, go: Any, seconds: float, out: Any) -> None
         granted: list[float] = []
 
         class Recording:
-            async def hit(self, item: Any, *ids: str) -> bool:
+            async def hit(self, item: Any, *ids: str, cost: int = 1) -> bool:
                 stamp = time.time()  # what limits' storage stores, taken just before it
-                ok = bool(await real.hit(item, *ids))
+                ok = bool(await real.hit(item, *ids, cost=cost))
                 if ok:
                     granted.append(stamp)
                 return ok
@@ -158,7 +158,7 @@ async def test_async_fallback_then_back_to_redis_when_it_returns(
 
 def test_backend_is_validated_and_shown_without_password() -> None:
     from airflow_provider_transfers.exceptions import TransferConfigError
-    from airflow_provider_transfers.http.policy import HttpPolicy
+    from airflow_provider_transfers.http.client import HttpPolicy
 
     with pytest.raises(TransferConfigError, match="rate_limit_backend: expected a Redis URL"):
         HttpPolicy().merged({"rate_limit_backend": "memcached://x"}, origin="extra")

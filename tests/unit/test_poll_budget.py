@@ -1,26 +1,55 @@
-"""PollBudget: round-robin turns within a rate, on a virtual clock (no real sleeping, no timing asserts)."""
+"""PollBudget: round-robin turns drawn from the connection's bucket, on a virtual clock (no real sleeping,
+no timing asserts)."""
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import itertools
 from collections import defaultdict
 
 import pytest
 
-from airflow_provider_transfers.waiting.budget import SHARED_BURST, Demand, PollBudget, Tally
+from airflow_provider_transfers.http.ratelimit import SHARED_BURST, TokenBucket, share_among
+from airflow_provider_transfers.triggers.budget import PollBudget
 
 
 class VirtualTime:
+    """A virtual clock for the event loop: sleepers wake in order of their wake time, and time jumps to the next
+    wake-up once every runnable task has run (concurrent sleeps overlap, as real ones do)."""
+
+    SETTLE = 50
+    """Loop iterations given to runnable tasks before time moves on (chains of wake-ups settle in far fewer)."""
+
     def __init__(self) -> None:
         self.now = 0.0
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+        self._ticker: asyncio.Task[None] | None = None
 
     def clock(self) -> float:
         return self.now
 
     async def sleep(self, seconds: float) -> None:
-        self.now += max(0.0, seconds)
-        await asyncio.sleep(0)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.now + max(0.0, seconds), next(self._order), future))
+        if self._ticker is None or self._ticker.done():
+            self._ticker = asyncio.create_task(self._tick())
+        await future
+
+    async def _tick(self) -> None:
+        while self._sleepers:
+            for _ in range(self.SETTLE):
+                await asyncio.sleep(0)
+            wake, _, future = heapq.heappop(self._sleepers)
+            self.now = max(self.now, wake)
+            if not future.done():
+                future.set_result(None)
+
+
+def budget_of(vt: VirtualTime, rate: float, burst: int = 1) -> PollBudget:
+    """A budget drawing from a (non-adaptive) bucket of ``rate``/``burst`` on the virtual clock."""
+    return PollBudget(TokenBucket(rate, burst, vt.clock, asleep=vt.sleep), clock=vt.clock)
 
 
 async def _wait_loop(budget: PollBudget, vt: VirtualTime, name: str, poll: float, rounds: int, log: list) -> None:
@@ -44,7 +73,7 @@ def _gaps(log: list) -> dict[str, list[float]]:
 async def test_tight_budget_serves_waits_round_robin_without_starvation() -> None:
     vt = VirtualTime()
     rate = 2.0
-    budget = PollBudget(lambda: rate, clock=vt.clock, sleep=vt.sleep)
+    budget = budget_of(vt, rate)
     n = 20
     log: list = []
     await asyncio.gather(*(_wait_loop(budget, vt, f"w{i}", 0.5, 6, log) for i in range(n)))
@@ -61,7 +90,7 @@ async def test_tight_budget_serves_waits_round_robin_without_starvation() -> Non
 
 async def test_grants_never_exceed_the_rate() -> None:
     vt = VirtualTime()
-    budget = PollBudget(lambda: 5.0, burst=1, clock=vt.clock, sleep=vt.sleep)
+    budget = budget_of(vt, 5.0, burst=1)
     log: list = []
     await asyncio.gather(*(_wait_loop(budget, vt, f"w{i}", 0.0, 10, log) for i in range(7)))
     times = sorted(t for _, t in log)
@@ -71,14 +100,14 @@ async def test_grants_never_exceed_the_rate() -> None:
 
 async def test_dearer_checks_pay_their_cost() -> None:
     vt = VirtualTime()
-    budget = PollBudget(lambda: 4.0, clock=vt.clock, sleep=vt.sleep)
+    budget = budget_of(vt, 4.0)
     for _ in range(9):
         await budget.turn(vt.now, cost=2)
     assert vt.now == pytest.approx(8 * 2 / 4.0)
 
 
 async def test_no_limit_grants_at_once_in_order_of_last_check() -> None:
-    budget = PollBudget(lambda: None)
+    budget = PollBudget(None)
     order: list[int] = []
 
     async def one(last: float) -> None:
@@ -91,7 +120,7 @@ async def test_no_limit_grants_at_once_in_order_of_last_check() -> None:
 
 async def test_cancelled_waiter_does_not_consume_a_turn() -> None:
     vt = VirtualTime()
-    budget = PollBudget(lambda: 1.0, clock=vt.clock, sleep=vt.sleep)
+    budget = budget_of(vt, 1.0)
     await budget.turn(0)  # spends the burst
     waiter = asyncio.ensure_future(budget.turn(1))
     await asyncio.sleep(0)
@@ -102,11 +131,11 @@ async def test_cancelled_waiter_does_not_consume_a_turn() -> None:
 
 def test_effective_interval_is_set_by_the_budget_when_demand_exceeds_it() -> None:
     rate = 20.0
-    budget = PollBudget(lambda: rate)
+    budget = PollBudget(TokenBucket(rate, 20))
     for i in range(1000):
         budget.join(i)
     assert budget.effective_interval(10.0) == pytest.approx(50.0)
-    assert PollBudget(lambda: rate).effective_interval(10.0) == 10.0
+    assert PollBudget(TokenBucket(rate, 20)).effective_interval(10.0) == 10.0
     budget.join("attended", cost=2)
     assert budget.demand == 1002
 
@@ -115,23 +144,35 @@ def test_effective_interval_is_set_by_the_budget_when_demand_exceeds_it() -> Non
 
 
 class Board:
-    """What Redis keeps for ``http/shared.py``: each process's last published demand."""
+    """What Redis keeps for a ``SharedBucket``: each process's last published demand ``(members, queued)``."""
 
     def __init__(self) -> None:
-        self.entries: dict[str, Demand] = {}
-        self.calls = 0
+        self.entries: dict[str, tuple[float, float]] = {}
 
-    def tally_for(self, name: str) -> Tally:
-        async def tally(own: Demand) -> list[Demand]:
-            self.calls += 1
-            self.entries[name] = own
-            return [d for n, d in self.entries.items() if n != name]
 
-        return tally
+class BoardBucket(TokenBucket):
+    """A bucket sharing an account through the board, as a ``SharedBucket`` shares it through Redis: it paces
+    at its share (``share_among``, the formula the Redis-backed bucket uses) and then draws from ``limit``,
+    the account's window (what Redis enforces)."""
+
+    def __init__(self, vt: VirtualTime, rate: float, burst: int, board: Board, name: str, limit: SharedLimit | None):
+        super().__init__(rate, burst, vt.clock, asleep=vt.sleep)
+        self.board, self.name, self.limit = board, name, limit
+
+    async def atally(self, members: float, queued: float) -> list[tuple[float, float]]:
+        self.board.entries[self.name] = (members, queued)
+        others = [d for n, d in self.board.entries.items() if n != self.name]
+        self.share = share_among(members, queued, others)
+        return others
+
+    async def aacquire(self, cost: float = 1.0) -> None:
+        await super().aacquire(cost)
+        if self.limit is not None:
+            await self.limit.acquire()
 
 
 class SharedLimit:
-    """The account's limit every process draws from after its turn (what the Redis window enforces)."""
+    """The account's limit every process draws from (what the Redis window enforces)."""
 
     def __init__(self, vt: VirtualTime, rate: float) -> None:
         self.vt, self.rate, self.next_free, self.grants = vt, rate, 0.0, 0
@@ -144,13 +185,12 @@ class SharedLimit:
             await self.vt.sleep(at - self.vt.now)
 
 
-async def _process(budget: PollBudget, limit: SharedLimit, vt: VirtualTime, name: str, n: int, log: list) -> None:
+async def _process(budget: PollBudget, vt: VirtualTime, name: str, n: int, log: list) -> None:
     async def wait(i: int) -> None:
         budget.join((name, i))
         last = -1e9
         for _ in range(8):
             await budget.turn(last)
-            await limit.acquire()
             last = vt.now
             log.append((f"{name}{i}", vt.now, budget.share))
 
@@ -162,13 +202,8 @@ async def test_processes_sharing_a_limit_check_every_wait_at_the_accounts_pace()
     vt, board = VirtualTime(), Board()
     limit = SharedLimit(vt, 4.0)
     log: list = []
-    budgets = {
-        name: PollBudget(lambda: 4.0, tally=board.tally_for(name), clock=vt.clock, sleep=vt.sleep)
-        for name in ("a", "b")
-    }
-    await asyncio.gather(
-        _process(budgets["a"], limit, vt, "a", 30, log), _process(budgets["b"], limit, vt, "b", 10, log)
-    )
+    budgets = {name: PollBudget(BoardBucket(vt, 4.0, 4, board, name, limit), clock=vt.clock) for name in ("a", "b")}
+    await asyncio.gather(_process(budgets["a"], vt, "a", 30, log), _process(budgets["b"], vt, "b", 10, log))
     gaps = _gaps([(name, t) for name, t, _ in log])
     steady = [g for gs in gaps.values() for g in gs[2:]]  # after the first rounds settle
     assert max(steady) <= 1.1 * 40 / 4.0, max(steady)
@@ -178,12 +213,18 @@ async def test_processes_sharing_a_limit_check_every_wait_at_the_accounts_pace()
 
 
 async def test_without_the_tally_the_smaller_process_takes_more_than_its_share() -> None:
-    """The same two processes pacing alone: the 10 waits are checked far more often than the 30."""
+    """The same two processes pacing alone (local buckets): the 10 waits are checked far more often than the 30."""
     vt = VirtualTime()
     limit = SharedLimit(vt, 4.0)
     log: list = []
-    budgets = [PollBudget(lambda: 4.0, clock=vt.clock, sleep=vt.sleep) for _ in range(2)]
-    await asyncio.gather(_process(budgets[0], limit, vt, "a", 30, log), _process(budgets[1], limit, vt, "b", 10, log))
+
+    class Alone(TokenBucket):
+        async def aacquire(self, cost: float = 1.0) -> None:
+            await super().aacquire(cost)
+            await limit.acquire()
+
+    budgets = [PollBudget(Alone(4.0, 4, vt.clock, asleep=vt.sleep), clock=vt.clock) for _ in range(2)]
+    await asyncio.gather(_process(budgets[0], vt, "a", 30, log), _process(budgets[1], vt, "b", 10, log))
     gaps = _gaps([(name, t) for name, t, _ in log])
     a = max(max(g[2:]) for name, g in gaps.items() if name.startswith("a"))
     b = max(max(g[2:]) for name, g in gaps.items() if name.startswith("b"))
@@ -192,8 +233,8 @@ async def test_without_the_tally_the_smaller_process_takes_more_than_its_share()
 
 async def test_an_idle_process_leaves_the_whole_rate_to_the_busy_one() -> None:
     vt, board = VirtualTime(), Board()
-    board.entries["idle"] = Demand(members=500, queued=0)  # many waits, none due now
-    budget = PollBudget(lambda: 10.0, tally=board.tally_for("busy"), clock=vt.clock, sleep=vt.sleep)
+    board.entries["idle"] = (500, 0)  # many waits, none due now
+    budget = PollBudget(BoardBucket(vt, 10.0, int(SHARED_BURST), board, "busy", None), clock=vt.clock)
     budget.join("w", cost=1)
     for _ in range(21):
         await budget.turn(vt.now)
@@ -204,13 +245,13 @@ async def test_an_idle_process_leaves_the_whole_rate_to_the_busy_one() -> None:
 
 async def test_a_busy_peer_halves_the_pace_and_the_drained_queue_is_published() -> None:
     vt, board = VirtualTime(), Board()
-    board.entries["peer"] = Demand(members=1, queued=1)
-    budget = PollBudget(lambda: 10.0, tally=board.tally_for("me"), clock=vt.clock, sleep=vt.sleep)
+    board.entries["peer"] = (1, 1)
+    budget = PollBudget(BoardBucket(vt, 10.0, 10, board, "me", None), clock=vt.clock)
     budget.join("w")
     await asyncio.gather(*(budget.turn(0.0) for _ in range(21)))
     assert budget.share == pytest.approx(0.5)
-    # the turns in hand at once, the rest at half of 10/s
+    # the turns in hand at once (at most SHARED_BURST while sharing), the rest at half of 10/s
     assert vt.now == pytest.approx((21 - SHARED_BURST) / (10.0 * 0.5))
-    assert board.entries["me"].queued == 0  # said when the queue drained, so the peer takes it all
+    assert board.entries["me"][1] == 0  # said when the queue drained, so the peer takes it all
     await budget.aclose()
-    assert board.entries["me"] == Demand()
+    assert board.entries["me"] == (0, 0)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from airflow.sdk import Connection
 
-from airflow_provider_transfers.hooks.registry import hook_for_connection
+from airflow_provider_transfers.hooks.base import hook_for_connection
 from airflow_provider_transfers.reconcile import ReconcileOptions, RecordReader, reconcile
 from airflow_provider_transfers.reconcile.job import ReconciliationStoppedError
 from airflow_provider_transfers.sandbox.credentials import twilio_connection, voipbin_connection

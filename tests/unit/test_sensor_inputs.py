@@ -10,12 +10,12 @@ import pytest
 from airflow.sdk import BaseHook, Connection
 
 from airflow_provider_transfers.exceptions import TransferConfigError, TransferValidationError
-from airflow_provider_transfers.hooks.registry import aget_transfer_hook, get_transfer_hook, hook_class_for
+from airflow_provider_transfers.hooks.base import aget_transfer_hook, get_transfer_hook, hook_class_for
 from airflow_provider_transfers.hooks.twilio_flex import TwilioFlexHook
 from airflow_provider_transfers.hooks.voipbin import VoipbinHook
 from airflow_provider_transfers.models import TransferStatus
 from airflow_provider_transfers.sensors.transfer import TransferStatusSensor
-from airflow_provider_transfers.waiting.inputs import WaitArgs, parse_transfers
+from airflow_provider_transfers.waiting import WaitArgs, parse_transfers
 
 TWILIO_TRANSFER = {
     "sid": "UX" + "a" * 32,

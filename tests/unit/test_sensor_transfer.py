@@ -200,3 +200,45 @@ def test_resume_with_soft_fail_skips_on_timeout() -> None:
     task = sensor(TWILIO, "{{ x }}", soft_fail=True)
     with pytest.raises(AirflowSkipException):
         task.resume_execution("execute_complete", {"event": {"status": "timeout", "message": "late"}}, CTX)
+
+
+# --------------------------------------------------------------------------------------------- until answered
+
+
+def test_until_answered_succeeds_while_the_agent_consults(sandbox: Any) -> None:
+    """An attended transfer answered after 0.3 s whose agent never hangs up: active for good, yet answered."""
+    [transfer] = sandbox.control.seed("voipbin", transfer_type="attended", outcome="completed", delay_s=0.3)
+    result = sensor(VOIPBIN, transfer, until_answered=True).execute(CTX)
+    assert result["status"] == "active" and result["evidence"]["answered"] is True
+    with pytest.raises(AirflowSensorTimeout, match=r"to reach completed \("):
+        sensor(VOIPBIN, transfer, timeout=1.0).execute(CTX)  # without it: waits for completion
+
+
+async def test_until_answered_in_the_trigger_and_a_failure_still_fails(sandbox: Any) -> None:
+    [answered] = sandbox.control.seed("voipbin", transfer_type="attended", outcome="completed", delay_s=0.3)
+    [failed] = sandbox.control.seed("voipbin", transfer_type="attended", outcome="failed", delay_s=0.3)
+    task = sensor(VOIPBIN, answered, until_answered=True, deferrable=True)
+    with pytest.raises(TaskDeferred) as caught:
+        task.execute(CTX)
+    event = (await anext(caught.value.trigger.run())).payload
+    assert event["status"] == "success" and "or an answer" in event["message"]
+    assert task.execute_complete(CTX, event)["evidence"]["answered"] is True
+    trigger = TransferStatusTrigger(conn_id=VOIPBIN, transfers=failed, until_answered=True, poll_interval=0.1)
+    assert (await anext(trigger.run())).payload["status"] == "failure"
+
+
+# --------------------------------------------------------------------------------------------- newcomer's errors
+
+
+def test_a_statuses_typo_names_the_word() -> None:
+    with pytest.raises(ValueError, match=r"success_statuses: expected statuses among .*'complete' is not one"):
+        sensor(TWILIO, "{{ x }}", success_statuses=["complete"])
+    with pytest.raises(ValueError, match=r"failure_statuses=\[\] waits for the success statuses alone"):
+        sensor(TWILIO, "{{ x }}", success_statuses=["completed", "failed"])
+
+
+def test_a_transfer_of_the_other_platform_is_named_as_such(sandbox: Any) -> None:
+    [transfer] = sandbox.control.seed("twilio_flex")
+    with pytest.raises(AirflowFailException, match="is a voipbin connection; this one is a twilio_flex transfer"):
+        sensor(VOIPBIN, transfer).execute(CTX)
+    assert sandbox.control.stats()["total"] == 0

@@ -11,7 +11,7 @@ from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk import DAG
 from airflow.sdk.bases.operator import BaseOperator
 
-from airflow_provider_transfers.templating import contains_template
+from airflow_provider_transfers.validation import contains_template
 
 KD, UO, UX = "KD" + "a" * 32, "UO" + "b" * 32, "UX" + "c" * 32
 

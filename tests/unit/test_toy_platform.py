@@ -1,19 +1,23 @@
-"""A third platform is one hook module: the toy platform (tests/toy_platform) registered with one call,
-then waited for by the sensor (poke and deferrable, through the trigger) and reconciled, unchanged."""
+"""A third platform is one hook module: the toy platform (tests/toy_platform), installed as a provider package
+(a distribution with an ``apache_airflow_provider`` entry point, found by Airflow's providers manager), then
+waited for by the sensor (poke and deferrable, through the trigger) and reconciled, unchanged."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 from airflow.sdk import BaseHook, Context
+from airflow.sdk._shared.module_loading import _get_grouped_entry_points
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
+from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 
-from airflow_provider_transfers.hooks import registry
+from airflow_provider_transfers.hooks import base as registry
 from airflow_provider_transfers.reconcile import ReconcileOptions, RecordReader, reconcile
 from airflow_provider_transfers.reconcile.actions import ActionMode, StaleAction
 from airflow_provider_transfers.sensors.transfer import TransferStatusSensor
@@ -24,13 +28,32 @@ CTX = cast(Context, {})
 CONN = "toy_default"
 
 
+def _rediscover_providers() -> None:
+    """Forget the installed distributions and providers Airflow found, so the next lookup scans again."""
+    _get_grouped_entry_points.cache_clear()
+    ProvidersManagerTaskRuntime._instance = None
+    ProvidersManagerTaskRuntime._initialized = False
+
+
 @pytest.fixture
-def toy(monkeypatch: pytest.MonkeyPatch) -> Iterator[ToyServer]:
-    registry.register_hook("toy", "tests.toy_platform.hook.ToyHook")
-    with ToyServer() as server:
-        monkeypatch.setenv("AIRFLOW_CONN_TOY_DEFAULT", json.dumps({"conn_type": "toy", "host": server.url}))
-        yield server
-    registry.HOOK_CLASSES.pop("toy")
+def toy(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[ToyServer]:
+    """The toy provider installed: its distribution's metadata on ``sys.path``, as ``pip install`` leaves it."""
+    dist = tmp_path / "toy_transfers_provider-0.1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-transfers-provider\nVersion: 0.1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[apache_airflow_provider]\nprovider_info = tests.toy_platform:get_provider_info\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    _rediscover_providers()
+    registry.hook_class_for("toy")  # discovery scans every installed distribution once: not inside a timed wait
+    try:
+        with ToyServer() as server:
+            monkeypatch.setenv("AIRFLOW_CONN_TOY_DEFAULT", json.dumps({"conn_type": "toy", "host": server.url}))
+            yield server
+    finally:
+        sys.path.remove(str(tmp_path))
+        _rediscover_providers()
 
 
 def sensor(transfer: Any, **kwargs: Any) -> TransferStatusSensor:
@@ -39,13 +62,23 @@ def sensor(transfer: Any, **kwargs: Any) -> TransferStatusSensor:
     )
 
 
-def test_the_registry_serves_the_toy_connection_type(toy: ToyServer) -> None:
+def test_airflow_serves_the_toy_connection_type(toy: ToyServer) -> None:
     assert registry.hook_class_for("toy") is ToyHook
-    assert "toy" in registry.supported_conn_types()
+    assert "toy" in registry.transfer_platforms()
     assert isinstance(registry.get_transfer_hook(CONN), ToyHook)
+    from airflow.sdk import BaseHook
+
+    assert isinstance(BaseHook.get_hook(CONN), ToyHook)  # Airflow's own entry point finds it the same way
 
 
-def test_a_literal_toy_transfer_passes_the_parse_time_check_only_once_registered(toy: ToyServer) -> None:
+def test_without_the_provider_installed_the_toy_type_is_unknown() -> None:
+    from airflow_provider_transfers.exceptions import TransferConfigError
+
+    with pytest.raises(TransferConfigError, match="not a transfer platform; supported connection types: twilio_flex"):
+        registry.hook_class_for("toy")
+
+
+def test_a_literal_toy_transfer_passes_the_parse_time_check_only_once_installed(toy: ToyServer) -> None:
     sensor({"id": "toy-1"})  # accepted: some registered platform takes it
     with pytest.raises(ValueError, match=r"toy: Invalid transfer\['id'\]: expected a toy id"):
         sensor({"id": "nope"})

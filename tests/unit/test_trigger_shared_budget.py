@@ -31,8 +31,19 @@ WAITS = {"many": 24, "few": 8}
 RUN_S = 14.0
 
 
-def _triggerer(env: dict[str, str], transfers: list[dict[str, Any]], start_at: float, log: str, out: Any) -> None:
-    """One triggerer process: a trigger per transfer until the deadline; report check times and its log."""
+def _triggerer(
+    env: dict[str, str],
+    transfers: list[dict[str, Any]],
+    start_at: float,
+    log: str,
+    out: Any,
+    run_s: float = RUN_S,
+    ready: Any = None,
+) -> None:
+    """One triggerer process: a trigger per transfer until the deadline; report check times and its log.
+
+    With ``ready`` (a queue), it reports ``"ready"`` once imported and takes its start time from that queue.
+    """
     import os
 
     with open(log, "wb") as sink:  # the task log as Airflow writes it (structlog, to stdout/stderr)
@@ -51,9 +62,13 @@ def _triggerer(env: dict[str, str], transfers: list[dict[str, Any]], start_at: f
 
     TwilioFlexHook.acheck_ref = acheck_ref  # type: ignore[method-assign]
 
+    if ready is not None:
+        out.put("ready")
+        start_at = ready.get(timeout=300)
+
     async def main() -> None:
         await asyncio.sleep(max(0.0, start_at - time.time()))
-        deadline = time.time() + RUN_S
+        deadline = time.time() + run_s
         triggers = [
             TransferStatusTrigger(conn_id="twilio_flex_default", transfers=t, poll_interval=0.5, deadline=deadline)
             for t in transfers

@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 from airflow.sdk import BaseHook
 
-from airflow_provider_transfers.hooks import registry
-from airflow_provider_transfers.triggers._hook_pool import HOOKS
-from airflow_provider_transfers.triggers.transfer import TransferStatusTrigger
-from airflow_provider_transfers.waiting.budget import PollBudget
+from airflow_provider_transfers.hooks import base as registry
+from airflow_provider_transfers.triggers.budget import PollBudget
+from airflow_provider_transfers.triggers.transfer import HOOKS, TransferStatusTrigger
 
 TWILIO = "twilio_flex_default"
 VOIPBIN = "voipbin_default"
@@ -288,7 +287,7 @@ async def test_concurrent_triggers_share_one_hook_per_connection(sandbox: Any, m
         calls.append(conn_id)
         return await original(conn_id, **kwargs)
 
-    monkeypatch.setattr("airflow_provider_transfers.triggers._hook_pool.aget_transfer_hook", counting)
+    monkeypatch.setattr("airflow_provider_transfers.triggers.transfer.aget_transfer_hook", counting)
     transfers = seed(sandbox, "twilio_flex", 5, outcome="completed", delay_s=0.3)
 
     events = await asyncio.gather(*(first_event(trigger(TWILIO, t)) for t in transfers))

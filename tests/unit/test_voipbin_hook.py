@@ -136,8 +136,8 @@ def test_every_request_shares_the_one_customer_bucket() -> None:
     hook.get_groupcall(GROUPCALL_ID)
     hook.get_call(TRANSFERER_ID)
     hook.create_transfer("blind", TRANSFERER_ID, ADDRESSES)
-    assert hook.api._limiter is not None
-    assert set(hook.api._limiter._buckets) == {"customer"}
+    assert hook.api.limiter is not None
+    assert set(hook.api.limiter._buckets) == {"customer"}
 
 
 # ---------------------------------------------------------------------------------------- validation

@@ -14,6 +14,7 @@ import pytest
 from airflow.sdk import Context
 from airflow.triggers.base import TriggerEvent
 
+from airflow_provider_transfers import waiting as wait_state
 from airflow_provider_transfers.exceptions import (
     TransferNotFoundError,
     TransferRateLimitError,
@@ -24,10 +25,7 @@ from airflow_provider_transfers.hooks.twilio_flex import TwilioFlexHook
 from airflow_provider_transfers.models import TransferCheck, TransferStatus
 from airflow_provider_transfers.sensors.transfer import TransferStatusSensor
 from airflow_provider_transfers.triggers.transfer import TransferStatusTrigger
-from airflow_provider_transfers.waiting import state as wait_state
-from airflow_provider_transfers.waiting.events import WaitEvent
-from airflow_provider_transfers.waiting.inputs import WaitArgs
-from airflow_provider_transfers.waiting.state import TransferWait
+from airflow_provider_transfers.waiting import TransferWait, WaitArgs, WaitEvent
 
 CTX = cast(Context, {})
 TWILIO = "twilio_flex_default"
@@ -121,7 +119,7 @@ class ScriptedHook:
 
 
 def run_wait(hook: ScriptedHook, clock: Callable[[], float], **args: Any) -> tuple[WaitEvent, TransferWait]:
-    wait = TransferWait.start(hook, [TRANSFER], WaitArgs.build(**args), single=True)  # type: ignore[arg-type]
+    wait = TransferWait([TwilioFlexHook.transfer_ref(TRANSFER)], WaitArgs.build(**args), single=True)
     wait.clock = clock
     return wait.run(hook, sleep=lambda s: None), wait  # type: ignore[arg-type]
 

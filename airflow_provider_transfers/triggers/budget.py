@@ -1,0 +1,121 @@
+"""``PollBudget``: round-robin turns for the checks of every trigger on one connection in one event loop.
+
+A triggerer may hold a thousand waits on one account. The budget queues every due check and grants turns
+**oldest last check first**, each turn taking the check's tokens from the connection's bucket (the only
+gate: the check's requests spend that credit). With ``N`` waits due each is checked once per
+``N * cost / rate`` seconds and none starves; ``effective_interval`` says so for the task log.
+
+While checks are queued the budget publishes its demand through the bucket (``atally``) at most every
+``tally_every`` seconds, again when its queue drains, and zero on ``aclose``: with a Redis-shared bucket
+the other triggerers on the account see it, and each paces at its share (docs/design.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections.abc import Callable
+
+from airflow_provider_transfers.http.ratelimit import Bucket, grant_credit
+
+
+class PollBudget:
+    def __init__(
+        self, bucket: Bucket | None, *, tally_every: float = 0.25, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.bucket = bucket
+        self._tally_every = tally_every
+        self._clock = clock
+        self._tallied_at = -float("inf")
+        self._published_queued = 0.0
+        self._others: list[tuple[float, float]] = []
+        self._queue: list[tuple[float, int, float, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._members: dict[object, float] = {}
+        self._in_hand = 0.0
+        """Tokens taken from the bucket and not yet granted (the queue's head can change during a wait)."""
+        self.granted = 0
+
+    def join(self, member: object, cost: float = 1.0) -> None:
+        """Count ``member`` (one wait on one transfer, ``cost`` requests per check) among the budget's."""
+        self._members[member] = cost
+
+    def leave(self, member: object) -> None:
+        self._members.pop(member, None)
+
+    @property
+    def demand(self) -> float:
+        """Requests one round of this process's checks costs."""
+        return sum(self._members.values())
+
+    @property
+    def account_demand(self) -> float:
+        """``demand`` plus that of the other processes on the account, as last tallied."""
+        return self.demand + sum(members for members, _ in self._others)
+
+    @property
+    def share(self) -> float:
+        return self.bucket.share if self.bucket is not None else 1.0
+
+    def effective_interval(self, poll_interval: float) -> float:
+        """Seconds between two checks of one wait: ``poll_interval``, or longer when the rate says so."""
+        if self.bucket is None:
+            return poll_interval
+        return max(poll_interval, self.account_demand / self.bucket.current_rate)
+
+    async def turn(self, last_checked: float, cost: float = 1.0) -> None:
+        """Wait until this check may be sent (oldest ``last_checked`` first); its tokens are then taken."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._queue, (last_checked, next(self._order), cost, future))
+        if self._dispatcher is None or self._dispatcher.done():
+            self._dispatcher = asyncio.create_task(self._dispatch())
+        try:
+            await future
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        if self.bucket is not None:
+            grant_credit(self.bucket, cost)
+
+    async def aclose(self) -> None:
+        """Tell the other processes this budget wants nothing any more."""
+        self._members.clear()
+        if self.bucket is not None:
+            await self.bucket.atally(0.0, 0.0)
+
+    async def _tally(self, *, force: bool = False) -> None:
+        if self.bucket is None or (not force and self._clock() - self._tallied_at < self._tally_every):
+            return
+        queued = sum(cost for _, _, cost, future in self._queue if not future.done())
+        self._tallied_at = self._clock()
+        self._published_queued = queued
+        self._others = await self.bucket.atally(self.demand, queued)
+
+    async def _dispatch(self) -> None:
+        while self._queue:
+            await self._tally()
+            cost = self._head_cost()
+            if cost is None:
+                break
+            if self.bucket is not None and self._in_hand < cost:
+                await self.bucket.aacquire(cost - self._in_hand)  # the head may change while this waits
+                self._in_hand = cost
+            head = self._head_cost()
+            if head is None:
+                continue  # cancelled meanwhile: the tokens in hand serve the next check
+            _, _, _, future = heapq.heappop(self._queue)
+            self._in_hand -= head  # below zero: a dearer check came first; the next acquire pays it off
+            self.granted += 1
+            future.set_result(None)
+            await asyncio.sleep(0)  # let the granted check start before the next grant
+        if self._published_queued > 0:
+            await self._tally(force=True)  # the queue drained: say so, or the others keep leaving room
+
+    def _head_cost(self) -> float | None:
+        """The cost of the oldest check still waiting (cancelled ones dropped), or ``None``."""
+        while self._queue and self._queue[0][3].done():
+            heapq.heappop(self._queue)
+        return self._queue[0][2] if self._queue else None
