@@ -77,6 +77,9 @@ class RecordReader:
     def shard_row(self, row: int) -> int | None:
         return row
 
+    def shard_spec(self) -> dict[str, int] | None:
+        return None
+
     def __iter__(self) -> Iterator[RawRecord]:
         if self._items is not None:
             return (RawRecord(i, item) for i, item in enumerate(self._items, start=1))

@@ -148,7 +148,7 @@ def test_object_storage_report_is_uploaded_then_moved(tmp_path: Path, monkeypatc
     )
     assert summary["total"] == 2
     assert [json.loads(x)["row"] for x in target.read_text().splitlines()] == [1, 2]
-    assert sorted(p.name for p in target.parent.iterdir()) == ["report.jsonl"]
+    assert sorted(p.name for p in target.parent.iterdir()) == ["report.jsonl", "report.jsonl.manifest.json"]
     assert list(tmp_path.iterdir()) == []
 
 
