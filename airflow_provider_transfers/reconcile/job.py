@@ -189,7 +189,7 @@ async def _check_and_commit(
     manifest = Manifest(
         format=fmt,
         committed=None,
-        input=InputDigest(seen.records, seen.fingerprint),
+        input=InputDigest(seen.records, seen.content),
         run=holder.to_dict(),
         shard=reader.shard_spec(),
     )
@@ -217,7 +217,10 @@ class FirstPass:
     """Records in the whole input (all shards)."""
     rows: int
     """Rows of this report (this shard's records)."""
+    content: str
+    """SHA-256 of the whole input's records (what the manifest names: shards of one input share it)."""
     fingerprint: str
+    """``content`` and the options that shape rows: a checkpoint is resumed only by a run with the same."""
     duplicates: Duplicates
     digests: RecordDigests
 
@@ -230,7 +233,7 @@ def _first_pass(hook: TransferHook, reader: RecordSource, options: ReconcileOpti
 
     Invalid records fail here (``on_invalid="fail"``), before any request.
     """
-    fingerprint = hashlib.sha256(shaping.encode())
+    content = hashlib.sha256()
     digests = RecordDigests(reader.describe())
     duplicates = Duplicates()
     errors: list[str] = []
@@ -238,7 +241,7 @@ def _first_pass(hook: TransferHook, reader: RecordSource, options: ReconcileOpti
     try:
         for raw in reader.whole:
             data = canonical(raw)
-            fingerprint.update(data)
+            content.update(data)
             digests.add(data)
             mine = reader.shard_row(raw.number)
             rows += mine is not None
@@ -254,7 +257,8 @@ def _first_pass(hook: TransferHook, reader: RecordSource, options: ReconcileOpti
     except BaseException:
         digests.close()
         raise
-    seen = FirstPass(digests.count, rows, fingerprint.hexdigest(), duplicates, digests)
+    fingerprint = hashlib.sha256(f"{shaping}\n{content.hexdigest()}".encode()).hexdigest()
+    seen = FirstPass(digests.count, rows, content.hexdigest(), fingerprint, duplicates, digests)
     if invalid_count and options.on_invalid == "fail":
         seen.close()
         raise InvalidRecordsError(reader.describe(), errors, invalid_count)
