@@ -112,12 +112,14 @@ class TransferReconciliationOperator(BaseOperator):
 
     The platform is the connection's type (``twilio_flex`` or ``voipbin``). Records are read lazily,
     checked concurrently (``max_concurrency``, and the client-side rate limit: the platform's published
-    limit unless ``rate_limit`` says otherwise) and written in input order to ``<output_path>.partial``,
-    which is renamed onto ``output_path`` at the end. A rerun after a crash continues where it stopped.
+    limit unless ``rate_limit`` says otherwise) and saved as they finish to ``<output_path>.partial``; the
+    report is put in place, in input order with its manifest, only when every row is there and the input
+    is still what was read. One run writes a report at a time. A rerun after a crash continues where it
+    stopped.
 
     :param conn_id: a ``twilio_flex`` or ``voipbin`` connection (templated).
     :param records: a list of records (e.g. an XCom, or its JSON text) or the path/URI of a ``.jsonl`` or
-        ``.csv`` file, local or any ``ObjectStoragePath`` (templated). Schema: see ``reconcile.validate``.
+        ``.csv`` file, local or any ``ObjectStoragePath`` (templated). Schema: docs, "Input records".
     :param output_path: where the report goes, ``.jsonl`` or ``.csv`` (templated; local or object storage).
     :param records_format: ``jsonl`` or ``csv`` when the records file's extension does not say.
     :param report_format: ``jsonl`` or ``csv`` when ``output_path``'s extension does not say.

@@ -1,9 +1,7 @@
-"""The checkpoint of a report: rows appended as they finish, each with a chained digest; resumable.
+"""The resumable checkpoint of a report: rows appended as they finish, each with a chained digest.
 
-Files beside the report (object storage: in ``checkpoint_dir``): ``<report>.partial`` (rows, in the order
-they finished), ``.partial.meta`` (the fingerprint of the input and options) and ``.partial.digests``. A
-checkpoint that cannot be trusted is set aside as ``.partial.corrupt-<UTC time>``. How it works and why:
-docs, "Reconciliation internals".
+Files: ``<report>.partial``, ``.partial.meta`` (the fingerprint), ``.partial.digests``; one that cannot
+be trusted is set aside as ``.partial.corrupt-<UTC time>``. Object storage: kept in ``checkpoint_dir``.
 """
 
 from __future__ import annotations

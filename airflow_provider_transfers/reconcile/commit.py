@@ -1,8 +1,5 @@
-"""Committing a checkpoint: its rows in row order into a staging file beside the report, then into place.
-
-The rows are put in order through an index of row -> offset in the checkpoint (8 bytes a row), never
-held in memory. The manifest is written before and after the rename (``pending``, then ``committed``),
-so the report on disk always matches one of its entries.
+"""Committing a checkpoint: its rows in row order (through a row -> offset index) into a staging file
+beside the report, then into place between two writes of the manifest (docs: Reconciliation internals).
 """
 
 from __future__ import annotations

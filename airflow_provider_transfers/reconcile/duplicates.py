@@ -1,9 +1,5 @@
-"""Records that repeat the transfer of an earlier record, found in two passes with bounded memory.
-
-The first pass puts every transfer id into a Bloom filter that grows as it fills (about 2 bytes an id);
-an id the filter may already hold becomes a candidate (every real repeat, plus about 0.2% false alarms).
-The second pass, reading in input order, keeps the first row of each candidate id only, so a repeat is
-named with the row it repeats.
+"""Records that repeat the transfer of an earlier record, found in two passes with bounded memory
+(a growing Bloom filter of ids, then the first row of each candidate id; docs: Reconciliation internals).
 """
 
 from __future__ import annotations

@@ -1,7 +1,5 @@
-"""The input a report describes: a digest of every record read by the first pass, checked by the second.
-
-The per-record digests go to an anonymous temporary file (8 bytes a record), so memory stays flat
-however many records there are.
+"""The input a report describes: a digest of every record read by the first pass (8 bytes each, in a
+temporary file), checked by the second pass.
 """
 
 from __future__ import annotations

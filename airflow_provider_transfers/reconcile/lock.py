@@ -1,8 +1,6 @@
-"""One writer per report: a lock beside the report, held while a run writes it, its checkpoint and its commit.
-
-Local paths use a ``<report>.lock`` file held with ``fcntl.flock`` (the kernel releases it when its holder
-dies); object storage uses a ``<report>.lease`` object with an expiry that the holder renews. Both record
-who holds them, for the error a second run gets. Mechanisms and limits: docs, "Reconciliation internals".
+"""One writer per report, held from the first pass to the commit: ``<report>.lock`` with ``fcntl.flock``
+(local paths) or a renewed ``<report>.lease`` (object storage), each naming its holder for the error a
+second run gets. Mechanisms and limits: docs, "One writer per report".
 """
 
 from __future__ import annotations

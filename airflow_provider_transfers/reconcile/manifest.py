@@ -1,8 +1,6 @@
-"""The manifest committed beside a report: its row count and byte digest, the input it describes, the run.
+"""``<report>.manifest.json``: the committed report's rows and digest, the input it describes, the run.
 
-``<report>.manifest.json`` names the committed report (``committed``) and, while a commit is between
-its two renames, the report being put in place (``pending``), so a reader accepts either and a report
-edited after its commit matches neither.
+It names the report being put in place as ``pending`` until the rename is done, then as ``committed``.
 """
 
 from __future__ import annotations

@@ -1,14 +1,5 @@
-"""The input record schema and its validation.
-
-A record is either nested, ``{"transfer": {...transfer JSON...}, "recorded_status": "completed"}``, or
-flat, with the platform's id fields beside ``recorded_status`` (the only form CSV can hold). Which
-fields identify a transfer is the hook's knowledge: ``hook.transfer_ref`` validates them into a typed
-reference (its fields are the flat columns: Twilio Flex ``interaction_sid, channel_sid, sid``; VoIPbin
-``id, type, groupcall_id, transferer_call_id``).
-
-Optional: ``created_at`` (ISO 8601), else the transfer's own creation field (``hook.created_fields``:
-``date_created``, ``tm_create``), used to decide staleness. Every error names the record number and
-the field.
+"""The input record schema: a record (nested ``{"transfer": ..., "recorded_status": ...}`` or flat ids)
+into a typed reference through the hook, or a ``RecordError`` naming the record and the field.
 """
 
 from __future__ import annotations
