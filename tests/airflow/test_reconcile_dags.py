@@ -65,7 +65,7 @@ def test_voipbin_reconciliation_then_audit(
 
     audited = run_dag("audit_transfers", conf={"report_path": str(report)})
     assert audited.state == "success", audited.task_state("audit")
-    assert audited.xcom("reports_to_audit") == [str(report)]
+    assert audited.xcom("reports_to_audit") == [{"report_path": str(report), "expected_total": None}]
 
 
 def test_audit_dag_fails_on_a_broken_rule(run_dag: Callable[..., DagRunResult], tmp_path: Path) -> None:
@@ -169,3 +169,30 @@ def test_a_second_writer_during_a_dag_run_is_refused_naming_the_dag_run(
     assert manifest["run"]["dag_id"] == "reconcile_twilio_flex" and manifest["run"]["run_id"] == run_id
     audited = run_dag("audit_transfers", conf={"report_path": str(report)})
     assert audited.state == "success", audited.task_state("audit")
+
+
+def test_the_audit_dag_audits_each_triggering_report_against_the_total_its_event_carries(
+    airflow_db: Path, monkeypatch: Any
+) -> None:
+    """What an Asset-scheduled run of ``audit_transfers`` maps over: each triggering Asset's newest event's
+    report and total (``dag.test()`` has no triggering events, so the task's callable is called with them)."""
+    from types import SimpleNamespace
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(airflow_db)).get_dag("audit_transfers")
+    assert dag is not None
+    callable_ = dag.get_task("reports_to_audit").python_callable  # type: ignore[attr-defined]
+    events = {
+        "twilio": [SimpleNamespace(extra={"report": "/r/old.jsonl", "total": 3}),
+                   SimpleNamespace(extra={"report": "/r/new.jsonl", "total": 5})],
+        "voipbin": [SimpleNamespace(extra={"report": "s3://b/v.csv", "total": 0})],
+    }  # fmt: skip
+    context = {"params": {"report_path": ""}, "triggering_asset_events": events}
+    monkeypatch.setitem(callable_.__globals__, "get_current_context", lambda: context)
+    assert callable_() == [
+        {"report_path": "/r/new.jsonl", "expected_total": 5},
+        {"report_path": "s3://b/v.csv", "expected_total": 0},
+    ]
+    audit = dag.get_task("audit")
+    assert "expected_total" in audit.template_fields  # type: ignore[attr-defined]
