@@ -109,14 +109,15 @@ def _shard_manifest(location: Location, result: Mapping[str, Any], shard: int, s
         manifest = read_manifest(location)
     except ManifestError as exc:
         raise ShardError(f"shard {shard}: {exc}") from None
-    if manifest is None or manifest.expected() is None:
+    committed = manifest.expected() if manifest is not None else None
+    if manifest is None or committed is None:
         raise ShardError(
             f"shard {shard}'s report {location} has no manifest ({location.name}.manifest.json, written with "
             "every report this provider commits): rerun that shard"
         )
     if manifest.shard != {"shard": shard, "shards": shards}:
         raise ShardError(f"{location} was not written as shard {shard} of {shards} (its manifest: {manifest.shard})")
-    rows = manifest.expected().rows  # type: ignore[union-attr]
+    rows = committed.rows
     if rows != int(result.get("total", -1)):
         raise ShardError(
             f"shard {shard}'s report holds {rows} rows by its manifest, but its summary says {result.get('total')}"
