@@ -1,12 +1,13 @@
 """Audit each new reconciliation report: runs whenever a reconcile DAG publishes its report Asset.
 
-The reports to audit come from the triggering Asset events (``extra["report"]``); for a manual run
-give ``report_path`` in the conf, e.g.
+The reports to audit come from the triggering Asset events (``extra["report"]``, and ``extra["total"]``
+as the number of rows each must hold); for a manual run give ``report_path`` in the conf, e.g.
 ``airflow dags test audit_transfers --conf '{"report_path": "/tmp/airflow-provider-transfers/reports/voipbin.jsonl"}'``.
 
-Limits (inclusive; a rule breaks when the actual value is greater): at most half of the transfers
-``failed``; no record the platform cannot find or check; at most 10 stale and 100 drifted transfers.
-A broken rule fails the audit task without retries, with a table of the rules and example rows.
+Every report's integrity is checked (rows 1..N once each, N the total its run recorded, bytes as
+committed). Limits (inclusive; a rule breaks when the actual value is greater): at most half of the
+transfers ``failed``; no record the platform cannot find or check; at most 10 stale and 100 drifted
+transfers. A broken rule fails the audit task without retries, with a table of the rules and example rows.
 """
 
 from __future__ import annotations
@@ -22,21 +23,22 @@ REPORT_ASSETS = [Asset(name=f"transfer_reconciliation/{platform}") for platform 
 
 
 @task
-def reports_to_audit() -> list[str]:
-    """``report_path`` from the conf, else the report of every triggering Asset event (newest per Asset)."""
+def reports_to_audit() -> list[dict[str, Any]]:
+    """``report_path`` from the conf, else the report (and its total) of every triggering Asset event
+    (newest per Asset)."""
     context = get_current_context()
     given = str(context["params"].get("report_path") or "")
     if given:
-        return [given]
-    paths: list[str] = []
+        return [{"report_path": given, "expected_total": None}]
+    reports: list[dict[str, Any]] = []
     events: Any = context.get("triggering_asset_events") or {}
     for asset_events in events.values():
-        reported = [e.extra.get("report") for e in asset_events if e.extra and e.extra.get("report")]
+        reported = [e.extra for e in asset_events if e.extra and e.extra.get("report")]
         if reported:
-            paths.append(str(reported[-1]))
-    if not paths:
+            reports.append({"report_path": str(reported[-1]["report"]), "expected_total": reported[-1].get("total")})
+    if not reports:
         raise ValueError("nothing to audit: give report_path in the conf, or let a report Asset trigger this DAG")
-    return paths
+    return reports
 
 
 with DAG(
@@ -54,4 +56,4 @@ with DAG(
         max_not_found=0,
         max_stale=10,
         max_drifted=100,
-    ).expand(report_path=reports_to_audit())
+    ).expand_kwargs(reports_to_audit())

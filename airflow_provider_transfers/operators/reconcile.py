@@ -20,16 +20,18 @@ from airflow_provider_transfers.hooks.base import TransferHook, get_transfer_hoo
 from airflow_provider_transfers.hooks.twilio_flex import normalize_body
 from airflow_provider_transfers.http.transport import ShardedAsyncTransport
 from airflow_provider_transfers.reconcile.actions import StaleAction
-from airflow_provider_transfers.reconcile.audit import audit_rows, check_limits, format_table
+from airflow_provider_transfers.reconcile.audit import audit_report, check_limits, format_table
 from airflow_provider_transfers.reconcile.durations import parse_duration
 from airflow_provider_transfers.reconcile.job import OnInvalid, ReconcileOptions, ReconciliationStoppedError, reconcile
+from airflow_provider_transfers.reconcile.lock import Holder
 from airflow_provider_transfers.reconcile.records import RecordReader, RecordsFileError, RecordsInput
-from airflow_provider_transfers.reconcile.report import ReportFormatError, read_report
+from airflow_provider_transfers.reconcile.report import ReportFormatError
 from airflow_provider_transfers.reconcile.shard import ShardError, ShardReader, check_shard, merge_reports, shard_output
 from airflow_provider_transfers.reconcile.storage import FORMAT_ALIASES, Location, asset_uri, detect_format, to_location
 from airflow_provider_transfers.reconcile.validate import InvalidRecordsError
 from airflow_provider_transfers.validation import (
     ConnId,
+    NonNegativeInt,
     NonNegativeNumber,
     PositiveInt,
     StrictBool,
@@ -41,6 +43,7 @@ from airflow_provider_transfers.validation import (
 )
 
 PathInput = str | os.PathLike[str] | ObjectStoragePath
+Duration = timedelta | float | str | None
 
 
 def _format_name(value: Any) -> Any:
@@ -85,7 +88,12 @@ def _asset_arg(value: Any) -> Any:
     raise form_error("an Asset, an Asset URI or name, or None")
 
 
+def _expected_total(value: Any) -> Any:
+    return None if value is None or (isinstance(value, str) and not value.strip()) else value
+
+
 FormatName = Annotated[str | None, BeforeValidator(_format_name)]
+ExpectedTotal = Annotated[NonNegativeInt | None, BeforeValidator(_expected_total)]
 FileLocation = Annotated[Any, BeforeValidator(_location)]
 RecordsArg = Annotated[Any, BeforeValidator(_records)]
 AssetArg = Annotated[Any, BeforeValidator(_asset_arg)]
@@ -104,12 +112,14 @@ class TransferReconciliationOperator(BaseOperator):
 
     The platform is the connection's type (``twilio_flex`` or ``voipbin``). Records are read lazily,
     checked concurrently (``max_concurrency``, and the client-side rate limit: the platform's published
-    limit unless ``rate_limit`` says otherwise) and written in input order to ``<output_path>.partial``,
-    which is renamed onto ``output_path`` at the end. A rerun after a crash continues where it stopped.
+    limit unless ``rate_limit`` says otherwise) and saved as they finish to ``<output_path>.partial``; the
+    report is put in place, in input order with its manifest, only when every row is there and the input
+    is still what was read. One run writes a report at a time. A rerun after a crash continues where it
+    stopped.
 
     :param conn_id: a ``twilio_flex`` or ``voipbin`` connection (templated).
     :param records: a list of records (e.g. an XCom, or its JSON text) or the path/URI of a ``.jsonl`` or
-        ``.csv`` file, local or any ``ObjectStoragePath`` (templated). Schema: see ``reconcile.validate``.
+        ``.csv`` file, local or any ``ObjectStoragePath`` (templated). Schema: docs, "Input records".
     :param output_path: where the report goes, ``.jsonl`` or ``.csv`` (templated; local or object storage).
     :param records_format: ``jsonl`` or ``csv`` when the records file's extension does not say.
     :param report_format: ``jsonl`` or ``csv`` when ``output_path``'s extension does not say.
@@ -133,6 +143,11 @@ class TransferReconciliationOperator(BaseOperator):
         ``.partial(..., shards=K).expand(shard=list(range(K)))`` followed by ``TransferReportMergeOperator``.
         A shard publishes no Asset unless ``report_asset`` is given; its summary adds ``shard`` and ``shards``.
     :param shards: the number of shards (default 1: no sharding).
+    :param lock_timeout: one run writes a report at a time; another run on the same ``output_path`` (a
+        retry while the previous try still runs, a backfill) fails at once naming the holder (default
+        ``None``), or waits up to this long for it (a timedelta, seconds, or ``"30m"``).
+    :param allow_empty: let an input without records replace a report that has rows (default ``False``:
+        refused, in case the input is not written yet).
     """
 
     template_fields: Sequence[str] = (
@@ -168,6 +183,8 @@ class TransferReconciliationOperator(BaseOperator):
         checkpoint_dir: str | None = None,
         shard: int = 0,
         shards: int = 1,
+        lock_timeout: Duration = None,
+        allow_empty: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -191,6 +208,8 @@ class TransferReconciliationOperator(BaseOperator):
         self.stale_action_body = stale_action_body
         self.dry_run_actions: bool = validate(StrictBool, dry_run, "dry_run")  # ``dry_run`` is a BaseOperator method
         self.checkpoint_dir = validate(OptionalDir, checkpoint_dir, "checkpoint_dir")
+        self.lock_timeout = parse_duration(lock_timeout, "lock_timeout")
+        self.allow_empty: bool = validate(StrictBool, allow_empty, "allow_empty")
         self._check_rendered(parse_time=True)
         report_asset = validate(AssetArg, report_asset, "report_asset")
         self.report_asset = self._asset(report_asset, output_path) if self.shards == 1 or report_asset else None
@@ -242,6 +261,8 @@ class TransferReconciliationOperator(BaseOperator):
             report_format=self.report_format,
             stale_action=StaleAction.build(self.act_on_stale, self.dry_run_actions, self.stale_action_body),
             checkpoint_dir=self.checkpoint_dir,
+            lock_timeout=self.lock_timeout,
+            allow_empty=self.allow_empty,
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -260,8 +281,9 @@ class TransferReconciliationOperator(BaseOperator):
         connections = validate(PositiveInt, policy["max_connections"], "http_policy.max_connections")
         transport = ShardedAsyncTransport(connections)
         hook = get_transfer_hook(self.conn_id, policy=policy, async_transport=transport)
+        holder = Holder.current(context.get("ti"))
         try:
-            summary = asyncio.run(_run(hook, reader, output, options))
+            summary = asyncio.run(_run(hook, reader, output, options, holder))
         except (InvalidRecordsError, RecordsFileError, ReconciliationStoppedError) as exc:
             raise AirflowFailException(str(exc)) from None
         finally:
@@ -275,10 +297,10 @@ class TransferReconciliationOperator(BaseOperator):
 
 
 async def _run(
-    hook: TransferHook, reader: RecordReader | ShardReader, output: Location, options: ReconcileOptions
+    hook: TransferHook, reader: RecordReader | ShardReader, output: Location, options: ReconcileOptions, holder: Holder
 ) -> dict[str, Any]:
     try:
-        return await reconcile(hook, reader, output, options)
+        return await reconcile(hook, reader, output, options, holder)
     finally:
         await hook.aclose()
 
@@ -294,6 +316,9 @@ class TransferReportMergeOperator(BaseOperator):
     :param shard_results: the shards' summaries (an ``XComArg`` of the mapped task, or a list).
     :param output_path: the merged report (``.jsonl``/``.csv``, local or object storage; templated).
     :param report_format: ``jsonl`` or ``csv`` when ``output_path``'s extension does not say.
+    :param lock_timeout: as ``TransferReconciliationOperator``'s: fail at once (``None``) or wait this long
+        when another run writes ``output_path``.
+    :param allow_empty: let an empty input replace a merged report that has rows.
     """
 
     template_fields: Sequence[str] = ("shard_results", "output_path", "report_format")
@@ -306,6 +331,8 @@ class TransferReportMergeOperator(BaseOperator):
         output_path: PathInput,
         report_format: str | None = None,
         report_asset: Asset | str | None = None,
+        lock_timeout: Duration = None,
+        allow_empty: bool = False,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("retries", 0)
@@ -313,6 +340,8 @@ class TransferReportMergeOperator(BaseOperator):
         self.shard_results = shard_results
         self.output_path = output_path
         self.report_format = report_format
+        self.lock_timeout = parse_duration(lock_timeout, "lock_timeout")
+        self.allow_empty: bool = validate(StrictBool, allow_empty, "allow_empty")
         self.report_asset = TransferReconciliationOperator._asset(report_asset, output_path)
         if self.report_asset is not None and self.report_asset not in self.outlets:
             self.outlets = [*self.outlets, self.report_asset]
@@ -321,7 +350,14 @@ class TransferReportMergeOperator(BaseOperator):
         try:
             results = self.shard_results  # a list, or Airflow's lazy sequence of the mapped task's XComs
             shard_results = [results[i] for i in range(len(results))]  # (iterating it logs a 404 at the end)
-            summary = merge_reports(shard_results, to_location(self.output_path), self.report_format)
+            summary = merge_reports(
+                shard_results,
+                to_location(self.output_path),
+                self.report_format,
+                holder=Holder.current(context.get("ti")),
+                lock_timeout=self.lock_timeout,
+                allow_empty=self.allow_empty,
+            )
         except (ReportFormatError, ValueError) as exc:
             raise AirflowFailException(str(exc)) from None
         self.log.info("Merged %s", summary)
@@ -331,18 +367,22 @@ class TransferReportMergeOperator(BaseOperator):
 
 
 class TransferAuditOperator(BaseOperator):
-    """Check a reconciliation report against limits; fail (no retries) with a table of broken rules.
+    """Check a reconciliation report's integrity and limits; fail (no retries) with a table of what broke.
 
-    Limits are inclusive (a rule breaks when the actual value exceeds it); ``None`` skips the rule.
-    ``max_failed_ratio`` is rows whose ``actual_status`` is ``failed`` divided by all rows. Returns the
-    summary (counts, ``failed``, ``failed_ratio``, and each rule's limit and actual value).
+    Integrity always: rows numbered ``1..N`` exactly once, ``N`` the total the run recorded (the manifest
+    committed beside the report, or ``expected_total``), the bytes those committed. Limits are inclusive
+    (a rule breaks when the actual value exceeds it); ``None`` skips the rule. ``max_failed_ratio`` is
+    rows whose ``actual_status`` is ``failed`` divided by all rows. Returns the summary (counts,
+    ``failed``, ``failed_ratio``, each rule's limit and actual value, and the integrity checks).
 
     :param report_path: the report (``.jsonl``/``.csv``, local or object storage; templated, e.g. from
         the triggering Asset event's ``extra["report"]``).
     :param report_format: ``jsonl`` or ``csv`` when the extension does not say.
+    :param expected_total: the number of rows the report must have (templated, e.g. the Asset event's
+        ``extra["total"]``); checked as well as the manifest's.
     """
 
-    template_fields: Sequence[str] = ("report_path", "report_format")
+    template_fields: Sequence[str] = ("report_path", "report_format", "expected_total")
     ui_color = "#ffe5b4"
 
     def __init__(
@@ -355,14 +395,17 @@ class TransferAuditOperator(BaseOperator):
         max_stale: int | None = None,
         max_errors: int | None = None,
         max_not_found: int | None = None,
+        expected_total: int | str | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("retries", 0)
         super().__init__(**kwargs)
         self.report_path = report_path
         self.report_format = report_format
+        self.expected_total = expected_total
         check_if_literal(report_path, validator(FileLocation, "report_path"))
         check_if_literal(report_format, validator(FormatName, "report_format"))
+        check_if_literal(expected_total, validator(ExpectedTotal, "expected_total"))
         self.limits = check_limits(
             {
                 "max_failed_ratio": max_failed_ratio,
@@ -378,10 +421,11 @@ class TransferAuditOperator(BaseOperator):
             location = to_location(validate(FileLocation, self.report_path, "report_path"))
             validate(FormatName, self.report_format, "report_format")
             fmt = detect_format(location, self.report_format, what="report")
-            audit = audit_rows(read_report(location, fmt), self.limits, str(location))
+            expected = validate(ExpectedTotal, self.expected_total, "expected_total")
+            audit = audit_report(location, fmt, self.limits, expected)
         except (ReportFormatError, ValueError) as exc:
             raise AirflowFailException(str(exc)) from None
-        if audit.broken:
+        if audit.broken or audit.not_intact:
             table = format_table(audit)
             self.log.error("%s", table)
             raise AirflowFailException(table)

@@ -1,9 +1,6 @@
 """Batch reconciliation and audit of transfers: the machinery behind ``operators.reconcile``.
 
-Modules: ``records`` (reading input lazily), ``validate`` (the record schema), ``classify`` (a row
-from a check), ``engine`` (concurrent checks, ordered output), ``report`` (row formats), ``checkpoint``
-(atomic, resumable files), ``actions`` (what to do about stale transfers), ``job`` (one run), ``audit``
-(rules over a report).
+The module map and the reasons behind it: docs, "Reconciliation internals".
 """
 
 from __future__ import annotations

@@ -1,24 +1,35 @@
-"""Audit rules over a reconciliation report.
+"""Auditing a reconciliation report in one streaming pass: its integrity, then the user's limits.
 
-Each limit is inclusive: a rule breaks when the actual value is *greater* than its limit.
-
-* ``max_failed_ratio``: rows whose ``actual_status`` is ``failed``, divided by all rows of the report
-  (rows that could not be checked, ``not_found`` and ``error``, count in the denominator only; they have
-  their own rules). An empty report has ratio 0.
-* ``max_drifted``, ``max_stale``, ``max_not_found``, ``max_errors``: number of rows of class
-  ``drifted``, ``stale``, ``not_found``, ``error``.
+Integrity (always): rows numbered ``1..N`` exactly once, ``N`` the total the run recorded (the report's
+manifest, or ``expected_total``), and the bytes those the run committed. Limits are inclusive: a rule
+breaks when the actual value is *greater* than its limit (``max_failed_ratio``: rows whose
+``actual_status`` is ``failed`` over all rows; ``max_drifted``, ``max_stale``, ``max_not_found``,
+``max_errors``: rows of that class).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import logging
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_transfers.exceptions import TransferValidationError
 from airflow_provider_transfers.reconcile.classify import RowClass
-from airflow_provider_transfers.reconcile.report import Tally
+from airflow_provider_transfers.reconcile.lock import Holder
+from airflow_provider_transfers.reconcile.manifest import (
+    DigestCounter,
+    Manifest,
+    ReportDigest,
+    manifest_location,
+    read_manifest,
+)
+from airflow_provider_transfers.reconcile.report import ReportFormatError, Tally, read_report
+from airflow_provider_transfers.reconcile.rowset import RowSet
+from airflow_provider_transfers.reconcile.storage import Location
 from airflow_provider_transfers.validation import Fraction, NonNegativeInt, validate
+
+log = logging.getLogger(__name__)
 
 EXAMPLES_PER_RULE = 3
 
@@ -52,6 +63,10 @@ class AuditResult:
     tally: Tally
     failed: int
     rules: list[RuleResult]
+    integrity: list[RuleResult] = field(default_factory=list)
+    expected_total: int | None = None
+    total_from: str | None = None
+    """Where ``expected_total`` came from: ``expected_total`` (the argument), ``manifest``, or ``None``."""
 
     @property
     def failed_ratio(self) -> float:
@@ -61,6 +76,10 @@ class AuditResult:
     def broken(self) -> list[RuleResult]:
         return [r for r in self.rules if r.broken]
 
+    @property
+    def not_intact(self) -> list[RuleResult]:
+        return [r for r in self.integrity if r.broken]
+
     def summary(self) -> dict[str, Any]:
         return {
             "report": self.report,
@@ -68,6 +87,11 @@ class AuditResult:
             "failed": self.failed,
             "failed_ratio": round(self.failed_ratio, 6),
             "rules": [r.to_dict() for r in self.rules],
+            "integrity": {
+                "expected_total": self.expected_total,
+                "total_from": self.total_from,
+                "checks": [r.to_dict() for r in self.integrity],
+            },
         }
 
 
@@ -116,17 +140,24 @@ def audit_rows(rows: Iterable[Mapping[str, Any]], limits: Mapping[str, float], r
 
 
 def format_table(audit: AuditResult) -> str:
-    """A plain-text table of the broken rules, for the task log and the failure message."""
+    """A plain-text table of the broken integrity checks and rules, for the task log and the failure message."""
     header = ("rule", "limit", "actual", "examples")
-    lines = [(r.rule, _num(r.limit), _num(r.actual), "; ".join(r.examples) or "-") for r in audit.broken]
+    broken = audit.not_intact + audit.broken
+    lines = [(r.rule, _num(r.limit), _num(r.actual), "; ".join(r.examples) or "-") for r in broken]
     widths = [max(len(header[i]), *(len(line[i]) for line in lines)) for i in range(3)]
 
     def fmt(cells: tuple[str, str, str, str]) -> str:
         return "  ".join(c.ljust(w) for c, w in zip(cells[:3], widths, strict=True)) + "  " + cells[3]
 
     counts = ", ".join(f"{k} {v}" for k, v in audit.tally.counts().items())
+    intact = ""
+    if audit.not_intact:
+        names = ", ".join(r.rule for r in audit.not_intact)
+        total = f"rows 1..{audit.expected_total}" if audit.expected_total is not None else "rows 1..N"
+        source = f" ({audit.total_from})" if audit.total_from else ""
+        intact = f"the report is not intact ({names}; expected {total}{source}, each once); "
     title = (
-        f"Audit of {audit.report} failed: {len(audit.broken)} of {len(audit.rules)} rule(s) broken "
+        f"Audit of {audit.report} failed: {intact}{len(audit.broken)} of {len(audit.rules)} rule(s) broken "
         f"({counts}; failed {audit.failed})"
     )
     return "\n".join([title, fmt(header), *(fmt(line) for line in lines)])
@@ -134,3 +165,115 @@ def format_table(audit: AuditResult) -> str:
 
 def _num(value: float) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+# --------------------------------------------------------------------------------------------- integrity
+
+
+class RowIntegrity:
+    """Rows numbered ``1..total`` exactly once, checked while streaming (one bit a row, a few examples)."""
+
+    def __init__(self, total: int | None) -> None:
+        self.total = total
+        self.rows = RowSet(total)
+        self.highest = 0
+        self.read = 0
+        self.duplicates = RuleResult("duplicate_rows", 0)
+        self.unexpected = RuleResult("unexpected_rows", 0)
+        self.unreadable = RuleResult("unreadable_rows", 0)
+
+    def add(self, row: int) -> None:
+        self.read += 1
+        if not self.rows.in_range(row):
+            _count(self.unexpected, f"row {row} (row {self.read} of the file)")
+        elif not self.rows.add(row):
+            _count(self.duplicates, f"row {row} again (row {self.read} of the file)")
+        else:
+            self.highest = max(self.highest, row)
+
+    def results(self) -> list[RuleResult]:
+        missing = RuleResult("missing_rows", 0)
+        for first, last in self.rows.missing(self.total if self.total is not None else self.highest):
+            missing.actual += last - first + 1
+            if len(missing.examples) < EXAMPLES_PER_RULE:
+                missing.examples.append(f"row {first}" if first == last else f"rows {first}-{last}")
+        return [self.duplicates, missing, self.unexpected, self.unreadable]
+
+
+def _count(result: RuleResult, example: str) -> None:
+    result.actual += 1
+    if len(result.examples) < EXAMPLES_PER_RULE:
+        result.examples.append(example)
+
+
+def audit_report(
+    location: Location, fmt: str, limits: Mapping[str, float], expected_total: int | None = None
+) -> AuditResult:
+    """Audit the report at ``location``: its integrity against its manifest (and ``expected_total``), its limits.
+
+    A report that matches the manifest's ``pending`` entry (read between a commit's two renames) is judged
+    against that entry.
+    """
+    manifest = read_manifest(location)
+    entry = manifest.expected() if manifest is not None else None
+    audit, matched = _audit_once(location, fmt, limits, expected_total, manifest, entry)
+    if manifest is not None and matched is not None and matched != entry:
+        audit, matched = _audit_once(location, fmt, limits, expected_total, manifest, matched)
+    if manifest is None and expected_total is None:
+        log.warning(
+            "%s has no manifest (%s) and no expected_total was given: rows are checked for numbering only, "
+            "not against the total the run recorded",
+            location,
+            manifest_location(location).name,
+        )
+    return audit
+
+
+def _audit_once(
+    location: Location,
+    fmt: str,
+    limits: Mapping[str, float],
+    expected_total: int | None,
+    manifest: Manifest | None,
+    entry: ReportDigest | None,
+) -> tuple[AuditResult, ReportDigest | None]:
+    recorded = entry.rows if entry is not None else None
+    total = expected_total if expected_total is not None else recorded
+    integrity = RowIntegrity(total)
+    counter = DigestCounter()
+    audit = audit_rows(_watched(read_report(location, fmt, counter), integrity), limits, str(location))
+    audit.integrity = integrity.results()
+    audit.expected_total = total
+    audit.total_from = (
+        "expected_total" if expected_total is not None else ("manifest" if recorded is not None else None)
+    )
+    matched = None
+    if manifest is not None:
+        matched = manifest.matching(counter.result(integrity.read))
+        changed = RuleResult("report_changed", 0)
+        if matched is None and not integrity.unreadable.actual:
+            run = Holder.from_dict(manifest.run)
+            by = f" by {run.describe()}" if run else ""
+            _count(changed, f"its bytes are not those committed{by} ({manifest_location(location).name})")
+        audit.integrity.append(changed)
+    if expected_total is not None and recorded is not None and expected_total != recorded:
+        mismatch = RuleResult("total_recorded", 0)
+        _count(mismatch, f"expected_total is {expected_total}, the manifest records {recorded}")
+        audit.integrity.append(mismatch)
+    return audit, matched
+
+
+def _watched(rows: Iterator[dict[str, Any]], integrity: RowIntegrity) -> Iterator[dict[str, Any]]:
+    """The rows, each numbered into ``integrity``; a report broken off mid-way ends there (as unreadable)."""
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except ReportFormatError as exc:
+            if not integrity.read:
+                raise  # not a report at all: say so
+            _count(integrity.unreadable, str(exc))
+            return
+        integrity.add(row["row"])
+        yield row

@@ -1,42 +1,24 @@
-"""Atomic, resumable report files.
+"""The resumable checkpoint of a report: rows appended as they finish, each with a chained digest.
 
-Rows are appended in input order to a checkpoint file, ``<output>.partial``, described by
-``<output>.partial.meta`` (a fingerprint of the input and of the options that shape the rows). When
-every row is written the checkpoint is renamed onto ``<output>``, so ``output_path`` only ever holds a
-complete report (a previous one stays intact until then). A rerun with the same fingerprint cuts the
-checkpoint back to its last complete line and continues after the rows it holds; any other checkpoint
-is discarded.
-
-Each row of the checkpoint has a digest, one line per row in ``<output>.partial.digests``: a SHA-256
-chained from the fingerprint through every row's text, so a row that was edited, removed or reordered
-is detected. A checkpoint that cannot be trusted (not UTF-8, a row that does not parse, a digest that
-does not match) is set aside as ``<output>.partial.corrupt-<UTC time>`` (its digests beside it) with a
-warning, and the run starts over; it never blocks later runs.
-
-Object storage (anything but a local path or ``file://``) cannot be appended to, so its checkpoint
-lives in a local directory (``checkpoint_dir``, default under the system temp dir): resuming then works
-on the same machine only. At the end the file is uploaded next to the output under a temporary name and
-moved onto it; on stores where a move is a copy (S3, GCS) the copy of a whole object is still atomic for
-readers, who see the old report or the new one, never a part.
+Files: ``<report>.partial``, ``.partial.meta`` (the fingerprint), ``.partial.digests``; one that cannot
+be trusted is set aside as ``.partial.corrupt-<UTC time>``. Object storage: kept in ``checkpoint_dir``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import os
-import shutil
 import tempfile
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
-from airflow.sdk import ObjectStoragePath
-
 from airflow_provider_transfers.reconcile.report import ReportFormatError, Tally, header_text, iter_rows
+from airflow_provider_transfers.reconcile.rowset import RowSet
 from airflow_provider_transfers.reconcile.storage import Location
 
 log = logging.getLogger(__name__)
@@ -50,6 +32,14 @@ CORRUPT_INFIX = ".corrupt-"
 
 class CorruptCheckpoint(Exception):
     """The checkpoint cannot be trusted; the message says why."""
+
+
+@dataclass
+class Resumed:
+    """What an earlier run of the same input left: the counts of its rows and which rows they are."""
+
+    tally: Tally
+    done: RowSet
 
 
 def chain_digest(previous: str, row_line: str) -> str:
@@ -91,18 +81,14 @@ class CheckpointWriter:
 
 
 class Checkpoint:
-    """The checkpoint of one report: ``resume()``, then ``append()`` rows, then ``commit()``."""
+    """The checkpoint of one report: ``resume()`` or ``start()``, then ``append()`` rows; ``commit_report`` ends it."""
 
     def __init__(self, output: Location, fmt: str, fingerprint: str, checkpoint_dir: str | None = None) -> None:
         self.output = output
         self.fmt = fmt
         self.fingerprint = fingerprint
-        if isinstance(output, Path):
-            base = output
-        else:
-            root = Path(checkpoint_dir or Path(tempfile.gettempdir()) / "airflow-provider-transfers" / "checkpoints")
-            key = hashlib.sha256(str(output).encode()).hexdigest()[:16]
-            base = root / f"{key}-{output.name}"
+        self.base = checkpoint_base(output, checkpoint_dir)
+        base = self.base
         self.partial = base.with_name(base.name + PARTIAL_SUFFIX)
         self.meta = base.with_name(base.name + META_SUFFIX)
         self.digests = base.with_name(base.name + DIGESTS_SUFFIX)
@@ -115,23 +101,23 @@ class Checkpoint:
 
     # ------------------------------------------------------------------ resume
 
-    def resume(self) -> Tally | None:
-        """The counts of the rows an earlier run of the same input already wrote, or ``None`` (start afresh).
+    def resume(self, total: int) -> Resumed | None:
+        """The rows (of ``1..total``) an earlier run of the same input already wrote, or ``None`` (start afresh).
 
-        Rows are trusted only up to the last one with a matching digest; a checkpoint that cannot be read
-        or was edited is set aside (see the module docstring) and ``None`` returned.
+        Rows are trusted only up to the last one with a matching digest; a checkpoint that cannot be read,
+        was edited, or holds a row twice or out of range is set aside and ``None`` returned.
         """
         if not self._meta_matches() or not self.partial.exists():
             self.discard()
             return None
         try:
-            return self._verified()
+            return self._verified(total)
         except (CorruptCheckpoint, ReportFormatError, UnicodeDecodeError, OSError) as exc:
             reason = str(exc) if not isinstance(exc, UnicodeDecodeError) else f"not valid UTF-8 ({exc.reason})"
             self._set_aside(reason)
             return None
 
-    def _verified(self) -> Tally:
+    def _verified(self, total: int) -> Resumed:
         """Check every row's digest, drop rows written after the last digest, and count the rest."""
         _cut_to_last_line(self.partial)
         if not self.digests.exists():
@@ -161,12 +147,16 @@ class Checkpoint:
         _truncate(self.digests, _digest_bytes(count))  # digests of rows that never reached the disk
         self._last = last
         tally = Tally()
+        done = RowSet(total)
         with open(self.partial, encoding="utf-8", newline="") as fh:
             for row in iter_rows(fh, self.fmt, source=str(self.partial)):
-                if row["row"] != tally.rows + 1:
-                    raise CorruptCheckpoint(f"row {tally.rows + 1} is out of sequence (row number {row['row']})")
+                number = row["row"]
+                if not done.in_range(number):
+                    raise CorruptCheckpoint(f"row number {number} is outside 1..{total}")
+                if not done.add(number):
+                    raise CorruptCheckpoint(f"row {number} appears twice")
                 tally.add(str(row["class"]), str(row["action"] or ""))
-        return tally
+        return Resumed(tally, done)
 
     def _set_aside(self, reason: str) -> None:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -203,19 +193,6 @@ class Checkpoint:
     def append(self) -> CheckpointWriter:
         """A writer of whole rows (``write``/``flush``), continuing the digest chain."""
         return CheckpointWriter(self.partial, self.digests, self._last)
-
-    def commit(self) -> None:
-        """Make the complete checkpoint the report at ``output``, atomically; then drop the checkpoint."""
-        _fsync(self.partial)
-        if isinstance(self.output, Path):
-            self.output.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(self.partial, self.output)
-            _fsync_dir(self.output.parent)
-        else:
-            _upload_then_move(self.partial, self.output)
-            self.partial.unlink()
-        self.meta.unlink(missing_ok=True)
-        self.digests.unlink(missing_ok=True)
 
     def discard(self) -> None:
         self.partial.unlink(missing_ok=True)
@@ -254,34 +231,16 @@ def _cut_to_last_line(path: Path) -> None:
         fh.truncate(0)
 
 
+def checkpoint_base(output: Location, checkpoint_dir: str | None) -> Path:
+    """The local path the checkpoint files are named after: the report itself, or one in ``checkpoint_dir``."""
+    if isinstance(output, Path):
+        return output
+    root = Path(checkpoint_dir or Path(tempfile.gettempdir()) / "airflow-provider-transfers" / "checkpoints")
+    key = hashlib.sha256(str(output).encode()).hexdigest()[:16]
+    return root / f"{key}-{output.name}"
+
+
 def _atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
-
-
-def _fsync(path: Path) -> None:
-    with open(path, "rb") as fh:
-        os.fsync(fh.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _upload_then_move(local: Path, target: ObjectStoragePath) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        with open(local, "rb") as src, staging.open("wb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
-        staging.rename(target)
-    except BaseException:
-        with contextlib.suppress(Exception):
-            staging.unlink()
-        raise

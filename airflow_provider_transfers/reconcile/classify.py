@@ -1,9 +1,6 @@
 """Classifying one record against its check: the report row. Pure functions, no I/O.
 
-Precedence: ``not_found`` / ``error`` when no status could be read; else ``stale`` when the transfer is
-still ``active`` longer than ``stale_after`` (whatever was recorded: a stuck transfer is the finding
-that needs acting on; the detail mentions a recorded mismatch too); else ``drifted`` when the recorded
-status differs; else ``in_sync``.
+Precedence: ``not_found``/``error``, then ``stale``, then ``drifted``, else ``in_sync`` (docs: Classes).
 """
 
 from __future__ import annotations

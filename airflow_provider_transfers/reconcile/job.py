@@ -1,4 +1,4 @@
-"""One reconciliation run: validate the input, resume any checkpoint, check concurrently, commit.
+"""One reconciliation run: hold the report, read and fingerprint the input, resume, check, commit.
 
 Usable without an Airflow task context (the benchmark and tests call it directly); the operator is a
 thin wrapper around :func:`reconcile`.
@@ -6,12 +6,14 @@ thin wrapper around :func:`reconcile`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal, Protocol
@@ -21,9 +23,15 @@ from airflow_provider_transfers.hooks.base import TransferHook
 from airflow_provider_transfers.reconcile.actions import ActionMode, StaleAction
 from airflow_provider_transfers.reconcile.checkpoint import Checkpoint
 from airflow_provider_transfers.reconcile.classify import ReportRow, RowClass, classify, redact, unchecked
-from airflow_provider_transfers.reconcile.engine import ordered_map
+from airflow_provider_transfers.reconcile.commit import commit_report
+from airflow_provider_transfers.reconcile.duplicates import Duplicates
+from airflow_provider_transfers.reconcile.engine import completion_map
+from airflow_provider_transfers.reconcile.fingerprint import EmptyInputError, RecordDigests, canonical
+from airflow_provider_transfers.reconcile.lock import Holder, ReportLock, hold_report
+from airflow_provider_transfers.reconcile.manifest import InputDigest, Manifest
 from airflow_provider_transfers.reconcile.records import RawRecord
-from airflow_provider_transfers.reconcile.report import Tally, row_text
+from airflow_provider_transfers.reconcile.report import Tally, has_rows, row_text
+from airflow_provider_transfers.reconcile.rowset import RowSet
 from airflow_provider_transfers.reconcile.storage import Location, detect_format
 from airflow_provider_transfers.reconcile.validate import (
     InvalidRecordsError,
@@ -55,6 +63,10 @@ class RecordSource(Protocol):
         """This source's row number for input row ``row``; ``None`` when it holds no such row."""
         ...
 
+    def shard_spec(self) -> dict[str, int] | None:
+        """``{"shard": i, "shards": k}`` for one shard of an input, ``None`` for a whole input."""
+        ...
+
 
 class ReconciliationStoppedError(TransferProviderError):
     """The platform refused the connection's credentials: no later row can succeed, so the run stops.
@@ -84,13 +96,15 @@ class ReconciliationStoppedError(TransferProviderError):
 class ReconcileOptions:
     stale_after: timedelta | None = timedelta(hours=1)
     max_concurrency: int = 50
-    window: int | None = None
-    """Rows started but not yet written (default ``max(4 * max_concurrency, 1024)``)."""
     on_invalid: OnInvalid = "fail"
     report_format: str | None = None
     stale_action: StaleAction = field(default_factory=StaleAction)
     checkpoint_dir: str | None = None
     max_listed_errors: int = 20
+    lock_timeout: timedelta | None = None
+    """How long to wait for another run writing the same report; ``None``: fail at once."""
+    allow_empty: bool = False
+    """Let an input without records replace a report that has rows."""
 
     def fingerprint(self, platform: str, fmt: str) -> str:
         shaping = {
@@ -104,24 +118,52 @@ class ReconcileOptions:
 
 
 async def reconcile(
-    hook: TransferHook, reader: RecordSource, output: Location, options: ReconcileOptions | None = None
+    hook: TransferHook,
+    reader: RecordSource,
+    output: Location,
+    options: ReconcileOptions | None = None,
+    holder: Holder | None = None,
 ) -> dict[str, Any]:
-    """Write the report for ``reader``'s records to ``output``; return the summary counts."""
+    """Write the report for ``reader``'s records to ``output``; return the summary counts.
+
+    ``holder`` identifies this run in the report's lock (default: this process, without Airflow context).
+    """
     options = options or ReconcileOptions()
     if options.on_invalid not in ("fail", "report"):
         raise ValueError(f"on_invalid must be 'fail' or 'report'; got {options.on_invalid!r}")
     fmt = detect_format(output, options.report_format, what="report")
     options.stale_action.check(hook)
-    fingerprint, duplicates = _validate_all(hook, reader, options, options.fingerprint(hook.platform, fmt))
+    holder = holder or Holder.current()
+    held = hold_report(output, holder, options.lock_timeout, options.checkpoint_dir)
+    lock = await asyncio.to_thread(held.__enter__)
+    try:
+        with contextlib.closing(_first_pass(hook, reader, options, options.fingerprint(hook.platform, fmt))) as seen:
+            if seen.records == 0 and not options.allow_empty and has_rows(output, fmt):
+                raise EmptyInputError(reader.describe(), str(output))
+            return await _check_and_commit(hook, reader, output, fmt, options, seen, lock, holder)
+    finally:
+        held.__exit__(None, None, None)
 
-    checkpoint = Checkpoint(output, fmt, fingerprint, options.checkpoint_dir)
-    tally = checkpoint.resume()
-    resumed = tally.rows if tally is not None else 0
-    if tally is None:
+
+async def _check_and_commit(
+    hook: TransferHook,
+    reader: RecordSource,
+    output: Location,
+    fmt: str,
+    options: ReconcileOptions,
+    seen: FirstPass,
+    lock: ReportLock,
+    holder: Holder,
+) -> dict[str, Any]:
+    checkpoint = Checkpoint(output, fmt, seen.fingerprint, options.checkpoint_dir)
+    resumed = checkpoint.resume(seen.rows)
+    if resumed is None:
         checkpoint.start()
-        tally = Tally()
+        tally, done = Tally(), RowSet(seen.rows)
     else:
-        log.info("Resuming %s: %d row(s) already checked in %s", output, resumed, checkpoint.partial)
+        tally, done = resumed.tally, resumed.done
+        log.info("Resuming %s: %d row(s) already checked in %s", output, tally.rows, checkpoint.partial)
+    skipped = tally.rows
 
     secrets: tuple[str, ...] = ()
     if isinstance(hook, TransferHook):
@@ -139,22 +181,26 @@ async def reconcile(
                     tally.add(r.cls.value, r.action)
                 progress.maybe_log()
 
-            await ordered_map(
-                _pending(hook, reader, resumed, duplicates),
-                checker,
-                emit,
-                concurrency=options.max_concurrency,
-                window=options.window,
+            await completion_map(
+                _second_pass(hook, reader, seen, done), checker, emit, concurrency=options.max_concurrency
             )
     except TransferAuthError as exc:
         raise ReconciliationStoppedError(getattr(hook, "conn_id", None), hook.platform, exc, tally.rows) from exc
-    checkpoint.commit()
+    manifest = Manifest(
+        format=fmt,
+        committed=None,
+        input=InputDigest(seen.records, seen.content),
+        run=holder.to_dict(),
+        shard=reader.shard_spec(),
+    )
+    commit_report(checkpoint.partial, output, seen.rows, manifest, lock)
+    checkpoint.discard()
 
     summary: dict[str, Any] = {
         **tally.counts(),
         "report": str(output),
         "actions": {"mode": options.stale_action.mode.value, **{k: tally.actions[k] for k in _ACTION_KEYS}},
-        "resumed": resumed,
+        "resumed": skipped,
     }
     log.info("Reconciliation of %s done: %s", reader.describe(), summary)
     return summary
@@ -163,83 +209,100 @@ async def reconcile(
 _ACTION_KEYS = ("planned", "done", "failed")
 
 
-def _validate_all(
-    hook: TransferHook, reader: RecordSource, options: ReconcileOptions, shaping: str
-) -> tuple[str, dict[int, int]]:
-    """First pass: validate every record, fingerprint the input and find duplicate transfers.
+@dataclass
+class FirstPass:
+    """What the first pass learnt: the input's size and fingerprint, this report's rows, the repeated ids."""
 
-    Returns the fingerprint and ``{row: first row}`` for each record whose transfer id (compared
-    case-insensitively) an earlier record already holds; only the ids seen are kept in memory.
+    records: int
+    """Records in the whole input (all shards)."""
+    rows: int
+    """Rows of this report (this shard's records)."""
+    content: str
+    """SHA-256 of the whole input's records (what the manifest names: shards of one input share it)."""
+    fingerprint: str
+    """``content`` and the options that shape rows: a checkpoint is resumed only by a run with the same."""
+    duplicates: Duplicates
+    digests: RecordDigests
+
+    def close(self) -> None:
+        self.digests.close()
+
+
+def _first_pass(hook: TransferHook, reader: RecordSource, options: ReconcileOptions, shaping: str) -> FirstPass:
+    """Validate this report's records; fingerprint the whole input and each record; note every transfer id.
+
+    Invalid records fail here (``on_invalid="fail"``), before any request.
     """
-    digest = hashlib.sha256(shaping.encode())
+    content = hashlib.sha256()
+    digests = RecordDigests(reader.describe())
+    duplicates = Duplicates()
     errors: list[str] = []
+    invalid_count = rows = 0
+    try:
+        for raw in reader.whole:
+            data = canonical(raw)
+            content.update(data)
+            digests.add(data)
+            mine = reader.shard_row(raw.number)
+            rows += mine is not None
+            try:
+                rec = prepare(raw if mine in (None, raw.number) else dataclasses.replace(raw, number=mine), hook)
+            except RecordError as exc:
+                if mine is not None:
+                    invalid_count += 1
+                    if len(errors) < options.max_listed_errors:
+                        errors.append(str(exc))
+                continue
+            duplicates.seen(rec.transfer_id)
+    except BaseException:
+        digests.close()
+        raise
+    fingerprint = hashlib.sha256(f"{shaping}\n{content.hexdigest()}".encode()).hexdigest()
+    seen = FirstPass(digests.count, rows, content.hexdigest(), fingerprint, duplicates, digests)
+    if invalid_count and options.on_invalid == "fail":
+        seen.close()
+        raise InvalidRecordsError(reader.describe(), errors, invalid_count)
+    if invalid_count:
+        log.warning("%d invalid record(s) in %s will be reported as class 'error'", invalid_count, reader.describe())
+    return seen
+
+
+def _second_pass(hook: TransferHook, reader: RecordSource, seen: FirstPass, done: RowSet) -> Iterator[Prepared]:
+    """Every input record checked against its first-pass digest; this report's rows not yet done, validated.
+
+    A record whose transfer an earlier input record holds is marked ``duplicate_of`` that record's row.
+    """
+    verifier = seen.digests.verifier()
+    repeats: list[tuple[int, int]] = []
     count = 0
-    first_row: dict[str, int] = {}
-    duplicates: dict[int, int] = {}
-    for raw in reader:
-        digest.update(_canonical(raw))
-        try:
-            rec = prepare(raw, hook)
-        except RecordError as exc:
-            count += 1
-            if len(errors) < options.max_listed_errors:
-                errors.append(str(exc))
+    for raw in reader.whole:
+        verifier.check(raw, canonical(raw))
+        mine = reader.shard_row(raw.number)
+        pending = mine is not None and mine not in done
+        if not pending and not seen.duplicates.possible:
             continue
-        first = first_row.setdefault(rec.transfer_id.lower(), raw.number)
-        if first != raw.number:
-            duplicates[raw.number] = first
-    if reader.whole is not reader:  # a shard: repeats are found over the whole input, first rows are input rows
-        duplicates = _shard_duplicates(hook, reader.whole, reader.shard_row)
-    if count and options.on_invalid == "fail":
-        raise InvalidRecordsError(reader.describe(), errors, count)
-    if count:
-        log.warning("%d invalid record(s) in %s will be reported as class 'error'", count, reader.describe())
-    if duplicates:
+        own = raw if mine in (None, raw.number) else dataclasses.replace(raw, number=mine)
+        try:
+            rec = prepare(own, hook)
+        except RecordError as exc:
+            if pending:
+                yield invalid(own, exc)
+            continue
+        first = seen.duplicates.first_row(rec.transfer_id, raw.number)
+        if first is not None and mine is not None:
+            count += 1
+            repeats = repeats or [(mine, first)]
+        if pending:
+            yield rec if first is None else dataclasses.replace(rec, duplicate_of=first)
+    verifier.finish()
+    if repeats:
         log.warning(
             "%d record(s) in %s repeat a transfer of an earlier record; each is checked once and the repeats "
             "are reported as class 'duplicate' (first: row %d repeats row %d)",
-            len(duplicates),
+            count,
             reader.describe(),
-            *next(iter(duplicates.items())),
+            *repeats[0],
         )
-    return digest.hexdigest(), duplicates
-
-
-def _shard_duplicates(
-    hook: TransferHook, whole: RecordSource, shard_row: Callable[[int], int | None]
-) -> dict[int, int]:
-    """``{shard row: first input row}`` for this shard's records whose transfer an earlier input record holds."""
-    first_row: dict[str, int] = {}
-    duplicates: dict[int, int] = {}
-    for raw in whole:
-        try:
-            rec = prepare(raw, hook)
-        except RecordError:
-            continue  # reported by the shard that holds it
-        first = first_row.setdefault(rec.transfer_id.lower(), raw.number)
-        mine = shard_row(raw.number)
-        if first != raw.number and mine is not None:
-            duplicates[mine] = first
-    return duplicates
-
-
-def _canonical(raw: RawRecord) -> bytes:
-    body = raw.parse_error if raw.parse_error is not None else raw.data
-    return json.dumps([raw.number, body], sort_keys=True, default=str, separators=(",", ":")).encode() + b"\n"
-
-
-def _pending(hook: TransferHook, reader: RecordSource, skip: int, duplicates: Mapping[int, int]) -> Iterator[Prepared]:
-    """Second pass: the records after the ``skip`` already in the checkpoint, validated again (cheap)."""
-    for raw in reader:
-        if raw.number <= skip:
-            continue
-        try:
-            rec = prepare(raw, hook)
-        except RecordError as exc:
-            yield invalid(raw, str(exc))
-            continue
-        first = duplicates.get(raw.number)
-        yield rec if first is None else dataclasses.replace(rec, duplicate_of=first)
 
 
 class _Checker:
@@ -264,6 +327,8 @@ class _Checker:
             raise  # the connection is refused: stop the run (ReconciliationStoppedError), not one row
         except TransferNotFoundError as exc:
             return unchecked(rec, self.platform, RowClass.NOT_FOUND, redact(str(exc), self.secrets))
+        except TransferProviderError as exc:  # the provider's own errors are written for users
+            return unchecked(rec, self.platform, RowClass.ERROR, redact(str(exc), self.secrets))
         except Exception as exc:
             return unchecked(rec, self.platform, RowClass.ERROR, redact(f"{type(exc).__name__}: {exc}", self.secrets))
         row = classify(rec, check, self.platform, self.stale_after)

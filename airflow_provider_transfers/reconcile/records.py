@@ -1,11 +1,6 @@
-"""Reading input records lazily: a list (XCom, or its JSON text), or a JSON Lines / CSV file.
+"""Reading input records lazily: a list (XCom, or its JSON text), or a JSON Lines / CSV file, local or not.
 
-A ``RecordReader`` can be iterated more than once (each pass re-opens the file), which lets the job
-validate every record before sending any request without holding the records in memory.
-
-Files are read as bytes and decoded line by line: a UTF-8 byte-order mark (Excel writes one) is dropped,
-and a line that is not valid UTF-8 makes its record invalid, naming the line and the byte, instead of
-failing the whole file with a bare ``UnicodeDecodeError``.
+Each pass re-opens the file; lines are decoded one by one, so a bad byte makes one record invalid, named.
 """
 
 from __future__ import annotations
@@ -76,6 +71,9 @@ class RecordReader:
 
     def shard_row(self, row: int) -> int | None:
         return row
+
+    def shard_spec(self) -> dict[str, int] | None:
+        return None
 
     def __iter__(self) -> Iterator[RawRecord]:
         if self._items is not None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_transfers.reconcile.classify import REPORT_COLUMNS, RowClass
+from airflow_provider_transfers.reconcile.manifest import DigestCounter
 from airflow_provider_transfers.reconcile.storage import Location, open_binary
 
 ACTION_OUTCOMES = ("planned", "done", "failed")
@@ -104,14 +105,31 @@ def _checked(row: Any, source: str, line_no: int) -> dict[str, Any]:
     return row
 
 
-def read_report(location: Location, fmt: str) -> Iterator[dict[str, Any]]:
-    """The rows of a report file; a line that is not UTF-8 is a ``ReportFormatError`` naming it."""
+def read_report(location: Location, fmt: str, counter: DigestCounter | None = None) -> Iterator[dict[str, Any]]:
+    """The rows of a report file; a line that is not UTF-8 is a ``ReportFormatError`` naming it.
+
+    ``counter`` is fed the file's bytes as they are read (to compare with the report's manifest).
+    """
     with open_binary(location) as fh:
-        yield from iter_rows(_utf8_lines(fh, str(location)), fmt, source=str(location))
+        yield from iter_rows(_utf8_lines(fh, str(location), counter), fmt, source=str(location))
 
 
-def _utf8_lines(fh: Iterable[bytes], source: str) -> Iterator[str]:
+def has_rows(location: Location, fmt: str) -> bool:
+    """Whether a report exists at ``location`` with at least one row (a CSV header alone is no row)."""
+    try:
+        with open_binary(location) as fh:
+            lines = (line for line in fh if line.strip())
+            if fmt == "csv":
+                next(lines, None)
+            return next(lines, None) is not None
+    except FileNotFoundError:
+        return False
+
+
+def _utf8_lines(fh: Iterable[bytes], source: str, counter: DigestCounter | None = None) -> Iterator[str]:
     for line_no, raw in enumerate(fh, start=1):
+        if counter is not None:
+            counter.update(raw)
         if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
         try:

@@ -1,12 +1,8 @@
 """Sharded reconciliation: K tasks each check one slice of the records; one merge restores input order.
 
-Shard ``i`` of ``K`` checks records ``i+1, i+1+K, i+1+2K, ...`` (1-based record numbers; interleaved
-rather than contiguous, so every shard gets the same mix of old and new records and no shard needs to
-know the input's length). A shard is an ordinary run over its own records: the same validation,
-checkpoint and resume, into its own report next to the final one (``report.shard-2-of-4.jsonl``),
-whose ``row`` cells count the shard's records (1, 2, 3 ...). :func:`merge_reports` maps them back
-(``row = (shard_row - 1) x K + i + 1``), merges the K reports in input order (streaming: one row per
-shard in memory) into the final report, atomically, and sums the summaries.
+Shard ``i`` of ``K`` checks records ``i+1, i+1+K, ...`` into ``report.shard-<i>-of-<K>.jsonl`` (rows
+numbered 1, 2, 3 ... within the shard); :func:`merge_reports` maps them back to input rows and merges
+the K reports into the final one. Details: docs, "Reconciliation internals".
 """
 
 from __future__ import annotations
@@ -14,13 +10,24 @@ from __future__ import annotations
 import hashlib
 import heapq
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from airflow_provider_transfers.reconcile.checkpoint import Checkpoint
+from airflow_provider_transfers.reconcile.commit import commit_report
+from airflow_provider_transfers.reconcile.fingerprint import EmptyInputError
 from airflow_provider_transfers.reconcile.job import _ACTION_KEYS, RecordSource
+from airflow_provider_transfers.reconcile.lock import Holder, hold_report
+from airflow_provider_transfers.reconcile.manifest import (
+    DigestCounter,
+    InputDigest,
+    Manifest,
+    ManifestError,
+    read_manifest,
+)
 from airflow_provider_transfers.reconcile.records import RawRecord
-from airflow_provider_transfers.reconcile.report import Tally, read_report, row_text
+from airflow_provider_transfers.reconcile.report import Tally, has_rows, read_report, row_text
 from airflow_provider_transfers.reconcile.storage import Location, detect_format, to_location
 
 SUMMARY_COUNTS = ("total", "in_sync", "drifted", "stale", "not_found", "error")
@@ -58,6 +65,9 @@ class ShardReader:
         """This shard's row number for input row ``row``; ``None`` when another shard holds it."""
         return (row - 1) // self.shards + 1 if (row - 1) % self.shards == self.shard else None
 
+    def shard_spec(self) -> dict[str, int] | None:
+        return {"shard": self.shard, "shards": self.shards}
+
     def describe(self) -> str:
         first = self.shard + 1
         which = f"records {first}, {first + self.shards}, ..."
@@ -84,11 +94,35 @@ def shard_output(output: Location, shard: int, shards: int) -> Location:
     return output.with_name(f"{stem}.shard-{shard}-of-{shards}{suffix}")
 
 
-def _shard_rows(location: Location, shard: int, shards: int) -> Iterator[tuple[int, dict[str, Any]]]:
-    fmt = detect_format(location, None, what="shard report")
-    for row in read_report(location, fmt):
+def _shard_rows(
+    location: Location, shard: int, shards: int, counter: DigestCounter
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    fmt = detect_format(location, None, what="report")
+    for row in read_report(location, fmt, counter):
         row["row"] = global_row(row["row"], shard, shards)
         yield row["row"], row
+
+
+def _shard_manifest(location: Location, result: Mapping[str, Any], shard: int, shards: int) -> Manifest:
+    """The manifest shard ``shard`` committed with its report, checked against its summary."""
+    try:
+        manifest = read_manifest(location)
+    except ManifestError as exc:
+        raise ShardError(f"shard {shard}: {exc}") from None
+    committed = manifest.expected() if manifest is not None else None
+    if manifest is None or committed is None:
+        raise ShardError(
+            f"shard {shard}'s report {location} has no manifest ({location.name}.manifest.json, written with "
+            "every report this provider commits): rerun that shard"
+        )
+    if manifest.shard != {"shard": shard, "shards": shards}:
+        raise ShardError(f"{location} was not written as shard {shard} of {shards} (its manifest: {manifest.shard})")
+    rows = committed.rows
+    if rows != int(result.get("total", -1)):
+        raise ShardError(
+            f"shard {shard}'s report holds {rows} rows by its manifest, but its summary says {result.get('total')}"
+        )
+    return manifest
 
 
 def _shard_list(results: Iterable[Mapping[str, Any]]) -> tuple[int, list[Mapping[str, Any]]]:
@@ -112,38 +146,53 @@ def _shard_list(results: Iterable[Mapping[str, Any]]) -> tuple[int, list[Mapping
 
 
 def merge_reports(
-    results: Iterable[Mapping[str, Any]], output: Location, report_format: str | None = None
+    results: Iterable[Mapping[str, Any]],
+    output: Location,
+    report_format: str | None = None,
+    *,
+    holder: Holder | None = None,
+    lock_timeout: timedelta | None = None,
+    allow_empty: bool = False,
 ) -> dict[str, Any]:
     """Merge the shards' reports (their summaries, as XCom holds them) into ``output``; return the summary.
 
     The summary has the keys a single run returns; ``resumed`` is the sum of the shards' ``resumed``.
+    Each shard report must match the manifest it was committed with, and all must describe one input.
     """
     shards, ordered = _shard_list(results)
     fmt = detect_format(output, report_format, what="report")
     locations = [to_location(r["report"]) for r in ordered]
-    digest = hashlib.sha256("|".join(str(x) for x in locations).encode()).hexdigest()
-    checkpoint = Checkpoint(output, fmt, f"merge:{digest}")
-    checkpoint.start()
-    tally = Tally()
-    streams = [_shard_rows(loc, i, shards) for i, loc in enumerate(locations)]
-    try:
-        with checkpoint.append() as fh:
-            for number, row in heapq.merge(*streams, key=lambda item: item[0]):
-                if number != tally.rows + 1:
-                    raise ShardError(
-                        f"the shard reports do not add up to one report: row {tally.rows + 1} is missing "
-                        f"(next is {number}); are they all from the same input and run?"
-                    )
-                fh.write(row_text(row, fmt))
-                tally.add(row["class"], row["action"])
-    except BaseException:
-        checkpoint.discard()
-        raise
-    expected = sum(int(r.get("total", 0)) for r in ordered)
-    if tally.rows != expected:
-        checkpoint.discard()
-        raise ShardError(f"the shard reports hold {tally.rows} rows but their summaries say {expected}")
-    checkpoint.commit()
+    holder = holder or Holder.current()
+    with hold_report(output, holder, lock_timeout) as lock:
+        manifests = [
+            _shard_manifest(loc, r, i, shards) for i, (loc, r) in enumerate(zip(locations, ordered, strict=True))
+        ]
+        inputs = {m.input for m in manifests}
+        if len(inputs) != 1:
+            raise ShardError(
+                "the shard reports describe different inputs (the records changed between shards): "
+                + "; ".join(
+                    f"shard {i}: {m.input.records} records, {m.input.sha256[:12]}" for i, m in enumerate(manifests)
+                )
+                + ". Rerun the shards on a complete input"
+            )
+        source = inputs.pop()
+        if source.records == 0 and not allow_empty and has_rows(output, fmt):
+            raise EmptyInputError("the shards' input", str(output))
+        digest = hashlib.sha256("|".join(str(x) for x in locations).encode()).hexdigest()
+        checkpoint = Checkpoint(output, fmt, f"merge:{digest}")
+        checkpoint.start()
+        try:
+            tally = _merge_rows(checkpoint, locations, manifests, shards, fmt)
+            expected = sum(int(r.get("total", 0)) for r in ordered)
+            if tally.rows != expected:
+                raise ShardError(f"the shard reports hold {tally.rows} rows but their summaries say {expected}")
+            manifest = Manifest(
+                format=fmt, committed=None, input=InputDigest(source.records, source.sha256), run=holder.to_dict()
+            )
+            commit_report(checkpoint.partial, output, tally.rows, manifest, lock)
+        finally:
+            checkpoint.discard()
     modes = {str((r.get("actions") or {}).get("mode", "off")) for r in ordered}
     return {
         **tally.counts(),
@@ -151,3 +200,29 @@ def merge_reports(
         "actions": {"mode": modes.pop() if len(modes) == 1 else "mixed", **{k: tally.actions[k] for k in _ACTION_KEYS}},
         "resumed": sum(int(r.get("resumed", 0)) for r in ordered),
     }
+
+
+def _merge_rows(
+    checkpoint: Checkpoint, locations: list[Location], manifests: list[Manifest], shards: int, fmt: str
+) -> Tally:
+    """The shards' rows in input order into the checkpoint; each shard's bytes checked against its manifest."""
+    tally = Tally()
+    counters = [DigestCounter() for _ in locations]
+    streams = [_shard_rows(loc, i, shards, counters[i]) for i, loc in enumerate(locations)]
+    with checkpoint.append() as fh:
+        for number, row in heapq.merge(*streams, key=lambda item: item[0]):
+            if number != tally.rows + 1:
+                raise ShardError(
+                    f"the shard reports do not add up to one report: row {tally.rows + 1} is missing "
+                    f"(next is {number}); are they all from the same input and run?"
+                )
+            fh.write(row_text(row, fmt))
+            tally.add(row["class"], row["action"])
+    for i, (counter, manifest) in enumerate(zip(counters, manifests, strict=True)):
+        expected = manifest.expected()
+        if expected is None or manifest.matching(counter.result(expected.rows)) is None:
+            raise ShardError(
+                f"shard {i}'s report {locations[i]} is not the report it committed (its bytes differ from its "
+                "manifest): edited or replaced since? Rerun that shard"
+            )
+    return tally

@@ -43,18 +43,25 @@ def asset_uri(location: Location) -> str:
 
 
 def detect_format(location: Location | None, explicit: str | None, *, what: str) -> str:
-    """``jsonl`` or ``csv``: ``explicit`` when given, else from the file extension."""
+    """``jsonl`` or ``csv``: ``explicit`` when given, else from the file extension.
+
+    ``what`` is ``records`` or ``report``: the errors name the argument that sets it (``records_format=``).
+    """
+    argument = f"{what}_format"
     if explicit:
         found = FORMAT_ALIASES.get(explicit.strip().lower())
         if found is None:
-            raise ValueError(f"{what} format must be one of {', '.join(FORMATS)}; got {explicit!r}")
+            raise ValueError(
+                f"{what} format must be one of {', '.join(FORMATS)}; got {argument}={explicit!r} "
+                f"(pass {argument}='jsonl' or {argument}='csv')"
+            )
         return found
     suffix = Path(location.name).suffix.lower() if location is not None else ""
     found = _SUFFIXES.get(suffix)
     if found is None:
         raise ValueError(
-            f"cannot tell the {what} format from {location!s}: use a .jsonl or .csv name, or set the format "
-            f"explicitly ({', '.join(FORMATS)})"
+            f"cannot tell the {what} format from {location!s}: name the file .jsonl, .ndjson or .csv, or pass "
+            f"{argument}='jsonl' (JSON Lines: one JSON object per line) or {argument}='csv'"
         )
     return found
 

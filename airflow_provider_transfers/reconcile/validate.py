@@ -1,14 +1,5 @@
-"""The input record schema and its validation.
-
-A record is either nested, ``{"transfer": {...transfer JSON...}, "recorded_status": "completed"}``, or
-flat, with the platform's id fields beside ``recorded_status`` (the only form CSV can hold). Which
-fields identify a transfer is the hook's knowledge: ``hook.transfer_ref`` validates them into a typed
-reference (its fields are the flat columns: Twilio Flex ``interaction_sid, channel_sid, sid``; VoIPbin
-``id, type, groupcall_id, transferer_call_id``).
-
-Optional: ``created_at`` (ISO 8601), else the transfer's own creation field (``hook.created_fields``:
-``date_created``, ``tm_create``), used to decide staleness. Every error names the record number and
-the field.
+"""The input record schema: a record (nested ``{"transfer": ..., "recorded_status": ...}`` or flat ids)
+into a typed reference through the hook, or a ``RecordError`` naming the record and the field.
 """
 
 from __future__ import annotations
@@ -33,7 +24,15 @@ _STATUSES = ", ".join(s.value for s in TransferStatus)
 
 
 class RecordError(ValueError):
-    """A record that does not follow the schema; the message starts with ``record N``."""
+    """A record that does not follow the schema; the message starts with ``record N``.
+
+    ``ref`` and ``recorded_status`` are the parts of the record that were valid (kept in its error row).
+    """
+
+    def __init__(self, message: str, ref: TransferRef | None = None, recorded_status: str = "") -> None:
+        super().__init__(message)
+        self.ref = ref
+        self.recorded_status = recorded_status
 
 
 class InvalidRecordsError(TransferProviderError, ValueError):
@@ -63,30 +62,49 @@ class Prepared:
 
 
 def prepare(raw: RawRecord, hook: TransferHook | type[TransferHook]) -> Prepared:
-    """Validate one record; raise ``RecordError`` naming the record and field."""
+    """Validate one record; raise ``RecordError`` naming the record and field (the first problem found)."""
     where = raw.where
     if raw.parse_error is not None:
         raise RecordError(f"{where}: {raw.parse_error}")
     data = raw.data
     if not isinstance(data, Mapping):
         raise RecordError(f"{where}: expected an object with 'recorded_status' and a transfer; got {_kind(data)}")
+    problems: list[str] = []
     recorded = data.get("recorded_status")
     status = recorded.strip().lower() if isinstance(recorded, str) else None
     if status not in {s.value for s in TransferStatus}:
         shown = "missing" if recorded is None else repr(recorded)
-        raise RecordError(f"{where}: field 'recorded_status' must be one of {_STATUSES}; got {shown}")
-    transfer = _transfer_of(data, where)
+        problems.append(f"{where}: field 'recorded_status' must be one of {_STATUSES}; got {shown}")
+        status = ""
+    ref: TransferRef | None = None
+    created: datetime | None = None
     try:
-        ref = hook.transfer_ref(transfer)
-    except (ValueError, TransferProviderError) as exc:
-        raise RecordError(f"{where}: {exc}") from None
-    created = _created_at(data.get("created_at"), hook.created_value(transfer), where)
+        transfer = _transfer_of(data, where)
+        try:
+            ref = hook.transfer_ref(transfer)
+        except (ValueError, TransferProviderError) as exc:
+            raise RecordError(f"{where}: {exc}") from None
+        created = _created_at(data.get("created_at"), hook.created_value(transfer), where)
+    except RecordError as exc:
+        problems.append(str(exc))
+    if problems:
+        raise RecordError(problems[0], ref, status or "")
+    assert ref is not None and status is not None
     return Prepared(raw.number, ref, ref.transfer_id, ref.fields(), status, created)
 
 
-def invalid(raw: RawRecord, message: str) -> Prepared:
-    """A record kept as an ``error`` row (``on_invalid="report"``)."""
-    return Prepared(raw.number, None, "", {}, "", None, invalid=message)
+def invalid(raw: RawRecord, error: RecordError) -> Prepared:
+    """A record kept as an ``error`` row (``on_invalid="report"``), with the ids and status that were valid."""
+    ref = error.ref
+    return Prepared(
+        raw.number,
+        None,
+        ref.transfer_id if ref is not None else "",
+        ref.fields() if ref is not None else {},
+        error.recorded_status,
+        None,
+        invalid=str(error),
+    )
 
 
 def _kind(value: Any) -> str:

@@ -65,7 +65,7 @@ def test_voipbin_reconciliation_then_audit(
 
     audited = run_dag("audit_transfers", conf={"report_path": str(report)})
     assert audited.state == "success", audited.task_state("audit")
-    assert audited.xcom("reports_to_audit") == [str(report)]
+    assert audited.xcom("reports_to_audit") == [{"report_path": str(report), "expected_total": None}]
 
 
 def test_audit_dag_fails_on_a_broken_rule(run_dag: Callable[..., DagRunResult], tmp_path: Path) -> None:
@@ -129,5 +129,70 @@ def test_sharded_reconciliation_dag_equals_a_single_task_run(
     assert [r["row"] for r in rows(sharded)] == list(range(1, 15))
     for shard in range(4):
         assert (tmp_path / f"sharded.shard-{shard}-of-4.jsonl").exists()
+        manifest = json.loads((tmp_path / f"sharded.shard-{shard}-of-4.jsonl.manifest.json").read_text())
+        assert manifest["shard"] == {"shard": shard, "shards": 4} and manifest["input"]["records"] == 14
+        assert manifest["run"]["task_id"] == "reconcile" and manifest["run"]["map_index"] == shard
+    from airflow_provider_transfers.operators.reconcile import TransferAuditOperator
+
+    audit = TransferAuditOperator(task_id="audit", report_path=str(sharded), expected_total=merged["total"])
+    assert audit.execute({})["integrity"]["total_from"] == "expected_total"  # type: ignore[arg-type]
     events = _asset_events("transfer_reconciliation/twilio_flex")
     assert any(e.get("report") == str(sharded) and e.get("total") == 14 for e in events), events
+
+
+def test_a_second_writer_during_a_dag_run_is_refused_naming_the_dag_run(
+    transfer_sandbox: Any, run_dag: Callable[..., DagRunResult], connection_env: Callable[..., None], tmp_path: Path
+) -> None:
+    """A worker process trying to write the report a ``dag.test()`` run is writing: refused at once, told
+    which DAG run, task and try hold it; the DAG run commits the report alone and its audit passes."""
+    from tests.unit.reconcile_processes import Child, assert_exact_report
+
+    env = transfer_sandbox.connection_env()
+    connection_env(env)
+    transfer_sandbox.control.configure(latency_ms=40)
+    transfers = transfer_sandbox.control.seed("twilio_flex", 150, outcome="completed", delay_s=0)
+    records, report = tmp_path / "records.jsonl", tmp_path / "reports" / "twilio.jsonl"
+    _write_records(records, transfers, "completed")
+    lock = report.with_name("twilio.jsonl.lock")
+    other = Child(tmp_path, "other", env, {"records": str(records), "output_path": str(report)}, wait_for=lock)
+    other.start().wait_ready()
+
+    result = run_dag("reconcile_twilio_flex", conf={"records_path": str(records), "report_path": str(report)})
+
+    assert result.state == "success", result.task_state("reconcile")
+    refused = other.outcome()
+    assert refused["error"] == "ReportLockedError", refused
+    run_id = result.dag_run.run_id
+    assert f"dag 'reconcile_twilio_flex', task 'reconcile', run '{run_id}', try 1, host " in refused["message"]
+    assert_exact_report(report, [(t["sid"], "in_sync") for t in transfers])
+    manifest = json.loads(report.with_name("twilio.jsonl.manifest.json").read_text())
+    assert manifest["run"]["dag_id"] == "reconcile_twilio_flex" and manifest["run"]["run_id"] == run_id
+    audited = run_dag("audit_transfers", conf={"report_path": str(report)})
+    assert audited.state == "success", audited.task_state("audit")
+
+
+def test_the_audit_dag_audits_each_triggering_report_against_the_total_its_event_carries(
+    airflow_db: Path, monkeypatch: Any
+) -> None:
+    """What an Asset-scheduled run of ``audit_transfers`` maps over: each triggering Asset's newest event's
+    report and total (``dag.test()`` has no triggering events, so the task's callable is called with them)."""
+    from types import SimpleNamespace
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(airflow_db)).get_dag("audit_transfers")
+    assert dag is not None
+    callable_ = dag.get_task("reports_to_audit").python_callable  # type: ignore[attr-defined]
+    events = {
+        "twilio": [SimpleNamespace(extra={"report": "/r/old.jsonl", "total": 3}),
+                   SimpleNamespace(extra={"report": "/r/new.jsonl", "total": 5})],
+        "voipbin": [SimpleNamespace(extra={"report": "s3://b/v.csv", "total": 0})],
+    }  # fmt: skip
+    context = {"params": {"report_path": ""}, "triggering_asset_events": events}
+    monkeypatch.setitem(callable_.__globals__, "get_current_context", lambda: context)
+    assert callable_() == [
+        {"report_path": "/r/new.jsonl", "expected_total": 5},
+        {"report_path": "s3://b/v.csv", "expected_total": 0},
+    ]
+    audit = dag.get_task("audit")
+    assert "expected_total" in audit.template_fields  # type: ignore[attr-defined]

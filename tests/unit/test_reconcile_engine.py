@@ -1,26 +1,24 @@
-"""``ordered_map``: output in input order, bounded concurrency and window, failure propagation."""
+"""``completion_map``: every result handed on as it finishes, bounded concurrency, lazy input, failures."""
 
 from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Iterator
 
 import pytest
 
-from airflow_provider_transfers.reconcile.engine import ordered_map
+from airflow_provider_transfers.reconcile.engine import completion_map
 
 
 class Probe:
     def __init__(self, seed: int = 0) -> None:
         self.rng = random.Random(seed)
         self.in_flight = self.max_in_flight = 0
-        self.started = 0
         self.emitted: list[int] = []
-        self.max_ahead = 0
+        self.batches = 0
 
     async def work(self, item: int) -> int:
-        self.started += 1
-        self.max_ahead = max(self.max_ahead, self.started - len(self.emitted))
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         await asyncio.sleep(self.rng.uniform(0, 0.005))
@@ -30,22 +28,44 @@ class Probe:
         return item * 10
 
     def emit(self, batch: list[int]) -> None:
+        self.batches += 1
         self.emitted.extend(batch)
 
 
-def test_results_come_out_in_input_order_within_the_bounds() -> None:
+def test_every_result_is_emitted_once_within_the_concurrency() -> None:
     probe = Probe()
-    count = asyncio.run(ordered_map(range(500), probe.work, probe.emit, concurrency=8, window=20))
+    count = asyncio.run(completion_map(range(500), probe.work, probe.emit, concurrency=8))
     assert count == 500
-    assert probe.emitted == [i * 10 for i in range(500)]
+    assert sorted(probe.emitted) == [i * 10 for i in range(500)]
     assert probe.max_in_flight == 8
-    assert probe.max_ahead <= 20
+
+
+def test_a_slow_item_does_not_hold_back_the_results_after_it() -> None:
+    """What a kill would lose: results finished behind a slow item must already be emitted."""
+    release = asyncio.Event()
+    emitted: list[int] = []
+
+    async def work(item: int) -> int:
+        if item == 0:
+            await release.wait()
+        else:
+            await asyncio.sleep(0)
+        return item
+
+    def emit(batch: list[int]) -> None:
+        emitted.extend(batch)
+        if len(emitted) == 99:
+            assert 0 not in emitted  # all the others are out while item 0 still runs
+            release.set()
+
+    asyncio.run(completion_map(range(100), work, emit, concurrency=10))
+    assert emitted[-1] == 0 and sorted(emitted) == list(range(100))
 
 
 def test_items_are_pulled_lazily() -> None:
     pulled: list[int] = []
 
-    def source() -> object:
+    def source() -> Iterator[int]:
         for i in range(1000):
             pulled.append(i)
             yield i
@@ -57,17 +77,27 @@ def test_items_are_pulled_lazily() -> None:
                 raise RuntimeError("stop here")
             return item
 
-        await ordered_map(source(), work, lambda batch: None, concurrency=4, window=8)  # type: ignore[arg-type]
+        await completion_map(source(), work, lambda batch: None, concurrency=4)
 
     with pytest.raises(RuntimeError, match="stop here"):
         asyncio.run(main())
-    assert len(pulled) < 50
+    assert len(pulled) < 40
 
 
 def test_a_failure_cancels_the_rest_and_keeps_what_was_emitted() -> None:
     probe = Probe(seed=3)
     items = [*range(50), -1, *range(51, 200)]
     with pytest.raises(RuntimeError, match="boom"):
-        asyncio.run(ordered_map(items, probe.work, probe.emit, concurrency=5))
-    assert probe.emitted == [i * 10 for i in range(len(probe.emitted))]
-    assert len(probe.emitted) <= 50
+        asyncio.run(completion_map(items, probe.work, probe.emit, concurrency=5))
+    assert len(set(probe.emitted)) == len(probe.emitted) and set(probe.emitted) <= {i * 10 for i in range(55)}
+
+
+def test_a_failing_input_stops_the_run_after_emitting_what_finished() -> None:
+    def source() -> Iterator[int]:
+        yield from range(20)
+        raise ValueError("the input changed")
+
+    probe = Probe()
+    with pytest.raises(ValueError, match="the input changed"):
+        asyncio.run(completion_map(source(), probe.work, probe.emit, concurrency=4))
+    assert set(probe.emitted) <= {i * 10 for i in range(20)} and len(probe.emitted) >= 16

@@ -148,7 +148,7 @@ def test_object_storage_report_is_uploaded_then_moved(tmp_path: Path, monkeypatc
     )
     assert summary["total"] == 2
     assert [json.loads(x)["row"] for x in target.read_text().splitlines()] == [1, 2]
-    assert sorted(p.name for p in target.parent.iterdir()) == ["report.jsonl"]
+    assert sorted(p.name for p in target.parent.iterdir()) == ["report.jsonl", "report.jsonl.manifest.json"]
     assert list(tmp_path.iterdir()) == []
 
 
@@ -290,3 +290,49 @@ def test_twilio_stale_action_without_a_body_is_refused_before_any_request(tmp_pa
     with pytest.raises(TransferConfigError, match="needs stale_action_body"):
         run(hook, RecordReader([record(1, "active")]), tmp_path / "r.jsonl", options)
     assert hook.calls == 0
+
+
+@pytest.mark.parametrize("step", ["staging written", "pending manifest written", "renamed", "committed"])
+def test_a_crash_anywhere_in_the_commit_leaves_a_valid_report_and_the_rerun_commits_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    """Rows finish out of order (jitter); the commit sorts them. Crashing at each of its steps (as a kill
+    would) leaves the previous report or the new one, each matching its manifest, and a rerun completes."""
+    from airflow_provider_transfers.operators.reconcile import TransferAuditOperator
+    from airflow_provider_transfers.reconcile import commit
+
+    out = tmp_path / "r.jsonl"
+    records = RecordReader([record(i) for i in range(1, 201)])
+    run(FakeHook(), RecordReader([record(i) for i in range(1, 101)]), out)  # the previous report: 100 rows
+    real_write, real_move = commit.write_manifest, commit._move
+    writes: list[str] = []
+
+    def write_manifest(report: Any, manifest: Any) -> None:
+        real_write(report, manifest)
+        writes.append("pending" if manifest.pending else "committed")
+        if step == f"{writes[-1]} manifest written" or (step == "committed" and writes[-1] == "committed"):
+            raise Crash(step)
+
+    def move(staging: Any, output: Any) -> None:
+        if step == "staging written":
+            raise Crash(step)
+        real_move(staging, output)
+        if step == "renamed":
+            raise Crash(step)
+
+    monkeypatch.setattr(commit, "write_manifest", write_manifest)
+    monkeypatch.setattr(commit, "_move", move)
+    with pytest.raises(Crash):
+        run(FakeHook(jitter=0.002, seed=5), records, out, ReconcileOptions(max_concurrency=20))
+    audited = TransferAuditOperator(task_id="audit", report_path=str(out)).execute({})  # type: ignore[arg-type]
+    assert audited["total"] == (100 if step in ("staging written", "pending manifest written") else 200)
+
+    monkeypatch.setattr(commit, "write_manifest", real_write)
+    monkeypatch.setattr(commit, "_move", real_move)
+    hook = FakeHook()
+    summary = run(hook, records, out)
+    assert summary["resumed"] == 200 and hook.calls == 0  # every row was in the checkpoint still
+    assert [r["row"] for r in rows_without_time(out)] == list(range(1, 201))
+    assert [r["transfer_id"] for r in rows_without_time(out)] == [f"UX{i:032x}" for i in range(1, 201)]
+    assert TransferAuditOperator(task_id="a", report_path=str(out), expected_total=200).execute({})["total"] == 200  # type: ignore[arg-type]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.jsonl", "r.jsonl.manifest.json"]

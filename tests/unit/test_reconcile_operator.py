@@ -94,3 +94,42 @@ def test_bad_arguments_fail_without_retries(tmp_path: Path) -> None:
         _op(output_path=str(tmp_path / "report.json")).execute({})  # type: ignore[arg-type]
     with pytest.raises(AirflowFailException, match="records text is neither"):
         _op(records="[not json").execute({})  # type: ignore[arg-type]
+
+
+def test_a_records_file_of_unknown_extension_names_the_records_format_argument(tmp_path: Path) -> None:
+    records = tmp_path / "transfers.json"
+    records.write_text("[]")
+    with pytest.raises(AirflowFailException) as caught:
+        _op(records=str(records), output_path=str(tmp_path / "r.jsonl")).execute({})  # type: ignore[arg-type]
+    message = str(caught.value)
+    assert f"cannot tell the records format from {records}" in message
+    assert "pass records_format='jsonl' (JSON Lines: one JSON object per line) or records_format='csv'" in message
+    with pytest.raises(AirflowFailException, match="pass report_format='jsonl'"):
+        _op(output_path=str(tmp_path / "report.json")).execute({})  # type: ignore[arg-type]
+
+
+def test_an_invalid_row_keeps_the_ids_and_status_that_were_valid(
+    transfer_sandbox: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name, value in transfer_sandbox.connection_env().items():
+        monkeypatch.setenv(name, value)
+    transfer = transfer_sandbox.control.seed("twilio_flex", 1, outcome="completed", delay_s=0)[0]
+    ids = {k: transfer[k] for k in ("interaction_sid", "channel_sid", "sid")}
+    records = [
+        {"transfer": transfer, "recorded_status": "done"},  # the ids are fine, the status is not
+        {**ids, "recorded_status": "completed", "created_at": "yesterday"},  # ids and status fine
+        {**ids, "sid": "UX-not-a-sid", "recorded_status": "completed"},  # no valid reference
+        {"transfer": transfer, "recorded_status": "completed"},
+    ]
+    out = tmp_path / "r.jsonl"
+    summary = _op(records=records, output_path=str(out), on_invalid="report").execute(
+        {"outlet_events": mock.MagicMock()}  # type: ignore[arg-type]
+    )
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["class"] for r in rows] == ["error", "error", "error", "in_sync"] and summary["error"] == 3
+    assert [(r["transfer_id"], r["reference"]) for r in rows[:2]] == [(transfer["sid"], ids)] * 2
+    assert [r["recorded_status"] for r in rows[:3]] == ["", "completed", "completed"]
+    assert rows[0]["detail"].startswith("invalid record: record 1: field 'recorded_status' must be one of")
+    assert "field 'created_at' must be an ISO 8601 date-time" in rows[1]["detail"]
+    assert (rows[2]["transfer_id"], rows[2]["reference"]) == ("", {})
+    assert rows[2]["detail"].startswith("invalid record: record 3: Invalid transfer['sid']")

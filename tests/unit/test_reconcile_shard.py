@@ -133,3 +133,47 @@ def test_operator_arguments(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"Invalid max_concurrency: expected a whole number >= 1; got 2\.5"):
         bad._policy()
     assert json.dumps(op.shards) == "2"
+
+
+def test_merge_refuses_a_shard_report_changed_since_its_commit(tmp_path: Path) -> None:
+    results, final = _sharded(tmp_path, 3)
+    shard1 = Path(results[1]["report"])
+    shard1.write_text(shard1.read_text().replace('"class":"in_sync"', '"class":"drifted"', 1))
+    with pytest.raises(ShardError, match=r"shard 1's report .*shard-1-of-3\.jsonl is not the report it committed"):
+        merge_reports(results, final)
+    shard1.with_name(shard1.name + ".manifest.json").unlink()
+    with pytest.raises(ShardError, match=r"shard 1's report .* has no manifest .*: rerun that shard"):
+        merge_reports(results, final)
+    assert not final.exists() and not final.with_name("merged.jsonl.partial").exists()
+
+
+def test_merge_refuses_shards_that_read_different_inputs(tmp_path: Path) -> None:
+    final = tmp_path / "merged.jsonl"
+    results = []
+    for shard in range(3):
+        records = _records() if shard else [record(i, "failed") for i in range(1, 12)]  # rewritten in between
+        summary = _run(ShardReader(RecordReader(records), shard, 3), Path(shard_output(final, shard, 3)))
+        results.append({**summary, "shard": shard, "shards": 3})
+    with pytest.raises(ShardError, match=r"the shard reports describe different inputs .*shard 0: 11 records, "):
+        merge_reports(results, final)
+    assert not final.exists()
+
+
+def test_merge_holds_the_merged_report_and_keeps_it_from_an_empty_input(tmp_path: Path) -> None:
+    from airflow_provider_transfers.reconcile.fingerprint import EmptyInputError
+    from airflow_provider_transfers.reconcile.lock import Holder, ReportLockedError, hold_report
+
+    results, final = _sharded(tmp_path, 2)
+    with hold_report(final, Holder.current(), None), pytest.raises(ReportLockedError):
+        merge_reports(results, final)
+    assert merge_reports(results, final)["total"] == 11
+    kept = final.read_bytes()
+
+    empty = []
+    for shard in range(2):
+        out = Path(shard_output(tmp_path / "empty" / "merged.jsonl", shard, 2))
+        empty.append({**_run(ShardReader(RecordReader([]), shard, 2), out), "shard": shard, "shards": 2})
+    with pytest.raises(EmptyInputError, match="the shards' input holds no records"):
+        merge_reports(empty, final)
+    assert final.read_bytes() == kept
+    assert merge_reports(empty, final, allow_empty=True)["total"] == 0 and final.read_bytes() == b""
