@@ -156,6 +156,11 @@ class JwtAuth(httpx.Auth):
     def __repr__(self) -> str:
         return f"JwtAuth(login_url={self.login_url!r}, username={self.username!r})"
 
+    @property
+    def expires_at(self) -> float | None:
+        """When the cached token expires (epoch seconds; ``None`` before the first login)."""
+        return None if self._token is None else self._token.expires_at
+
     # ------------------------------------------------------------------ token state
 
     def _valid_token(self) -> _Token | None:
