@@ -68,11 +68,11 @@ class TwilioAdapter:
     def rate(self, config: SandboxConfig) -> tuple[float, float]:
         return config.twilio_rate, config.twilio_burst
 
-    def too_many_requests(self, retry_after: int | None) -> Reply:
+    def too_many_requests(self, config: SandboxConfig, retry_after: int | None) -> Reply:
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
         return twilio_error(429, 20429, "Too Many Requests", headers)
 
-    def internal_error(self) -> Reply:
+    def internal_error(self, config: SandboxConfig) -> Reply:
         return twilio_error(500, 20500, "Internal Server Error")
 
 

@@ -130,14 +130,18 @@ class VoipbinAdapter:
     def rate(self, config: SandboxConfig) -> tuple[float, float]:
         return config.voipbin_rate, config.voipbin_burst
 
-    def too_many_requests(self, retry_after: int | None) -> Reply:
-        """lib/middleware/customer_ratelimit.go:237-244: ``limited_by: customer``."""
-        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    def too_many_requests(self, config: SandboxConfig, retry_after: int | None) -> Reply:
+        """lib/middleware/customer_ratelimit.go:237-244: ``limited_by: customer``. Legacy: the first limiter's
+        answer, without ``Retry-After`` (lib/middleware/ratelimit.go:70-80 at commit 4e720e6a)."""
         message = "Too many requests. Please try again later."
+        if _legacy(config):
+            return json_reply(429, {"error": "rate_limit_exceeded", "message": message})
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
         return voipbin_error(429, "RATE_LIMIT_EXCEEDED", message, headers, details=[{"limited_by": "customer"}])
 
-    def internal_error(self) -> Reply:
-        return voipbin_error(500, "INTERNAL", "An internal error occurred.")
+    def internal_error(self, config: SandboxConfig) -> Reply:
+        """An unexpected failure (legacy: gin's recovery, a bare 500)."""
+        return Reply(500) if _legacy(config) else voipbin_error(500, "INTERNAL", "An internal error occurred.")
 
 
 # --------------------------------------------------------------------------------------------- checks

@@ -118,7 +118,7 @@ def test_allowed_deviations_are_explicit(validator: SpecValidator) -> None:
         "voipbin-legacy-timestamp-format",
         "voipbin-legacy-null-timestamps",
         "voipbin-legacy-empty-401",
-        "voipbin-legacy-bare-400",
+        "voipbin-legacy-bare-errors",
     }
     transfer = {"id": "7f0c2f4e-0000-4000-8000-000000000000", "tm_create": "2026-03-01T10:00:15.5Z", "tm_delete": None}
     raw = validator.check("voipbin", "POST", "/v1.0/transfers", "/x", 200, transfer)

@@ -535,6 +535,19 @@ def test_login_refusals_are_bare_400s_and_tokens_carry_a_string_expire(sandbox: 
         assert _error(expired) == (401, "UNAUTHENTICATED", "INVALID_CREDENTIALS")
 
 
+def test_legacy_wire_rate_limit_and_internal_errors(voipbin: httpx.Client, sandbox: TransferSandbox) -> None:
+    """The first rate limiter (lib/middleware/ratelimit.go:70-80 at 4e720e6a) answered {"error":
+    "rate_limit_exceeded", "message"} without Retry-After; an unexpected failure was gin's bare 500."""
+    sandbox.control.configure(voipbin_wire="legacy", voipbin_rate=0.001, voipbin_burst=1)
+    voipbin.get("/calls")
+    limited = voipbin.get("/calls")
+    assert limited.status_code == 429 and "Retry-After" not in limited.headers
+    assert limited.json() == {"error": "rate_limit_exceeded", "message": "Too many requests. Please try again later."}
+    sandbox.control.configure(rate_limit=False, faults="500=1.0")
+    failed = voipbin.get("/calls")
+    assert (failed.status_code, failed.content) == (500, b"")
+
+
 def test_legacy_wire_bad_credentials_are_a_bare_401(sandbox: TransferSandbox) -> None:
     """lib/middleware/authenticate.go at 43fbfc62: c.AbortWithStatus(401) for any failed authentication."""
     sandbox.control.configure(voipbin_wire="legacy")
