@@ -237,7 +237,7 @@ def _seed_voipbin(
             "transferee_addresses": seeding.addresses,
         }
         try:
-            transfer = store.create_transfer(
+            transfer = store.manager.create(
                 seeding.customer_id, seeding.transfer_type, call, seeding.addresses, body, plan, auto_complete_after
             )
         except TransferRefused as exc:

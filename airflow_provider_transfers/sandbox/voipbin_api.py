@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from starlette.requests import Request
@@ -22,10 +22,11 @@ from airflow_provider_transfers.sandbox import tokens
 from airflow_provider_transfers.sandbox.clock import parse_voipbin_time, voipbin_page_token
 from airflow_provider_transfers.sandbox.config import VOIPBIN, SandboxConfig
 from airflow_provider_transfers.sandbox.ids import NIL_UUID, is_uuid
-from airflow_provider_transfers.sandbox.pipeline import Ctx, platform_route
+from airflow_provider_transfers.sandbox.pipeline import Ctx, Handler, platform_route
 from airflow_provider_transfers.sandbox.reply import Reply, json_reply
 from airflow_provider_transfers.sandbox.state import SandboxState
 from airflow_provider_transfers.sandbox.voipbin_calls import Call, Groupcall
+from airflow_provider_transfers.sandbox.voipbin_state import VoipbinStore
 from airflow_provider_transfers.sandbox.voipbin_transfers import TransferRefused
 
 PREFIX = "/v1.0"
@@ -243,58 +244,52 @@ def create_transfer(ctx: Ctx) -> Reply:
         return call
     addresses = [_address(a) for a in body.get("transferee_addresses") or []]
     try:
-        transfer = store.create_transfer(ctx.identity, str(body.get("transfer_type") or ""), call, addresses, body)
+        kind = str(body.get("transfer_type") or "")
+        transfer = store.manager.create(ctx.identity, kind, call, addresses, body, store.planner.plan(store.config))
     except TransferRefused:
         return refused(ctx, 500, "INTERNAL", "An internal error occurred.")
     return json_reply(200, store.render.transfer(transfer))
 
 
-def fetch_call(ctx: Ctx) -> Reply:
-    call_id = _path_id(ctx)
-    call = call_id if isinstance(call_id, Reply) else _call_of(ctx, call_id)
-    if isinstance(call, Reply):
-        return call
-    return json_reply(200, ctx.state.voipbin.render.call(call))
+def _on_resource(
+    resolve: Callable[[Ctx, str], Any],
+    render: Callable[[VoipbinStore], Callable[[Any], dict[str, Any]]],
+    act: Callable[[VoipbinStore, Any], None] | None = None,
+) -> Handler:
+    """A handler of ``/calls/{id}...`` or ``/groupcalls/{id}...``: the id checked, the resource found (or the
+    refusal), ``act`` done on it, the resource rendered."""
+
+    def handle(ctx: Ctx) -> Reply:
+        resource_id = _path_id(ctx)
+        resource = resource_id if isinstance(resource_id, Reply) else resolve(ctx, resource_id)
+        if isinstance(resource, Reply):
+            return resource
+        store = ctx.state.voipbin
+        if act is not None:
+            act(store, resource)
+        return json_reply(200, render(store)(resource))
+
+    return handle
 
 
-def hangup_call(ctx: Ctx) -> Reply:
-    """pkg/servicehandler/call.go:329-365; hanging up an ended call returns it unchanged."""
-    call_id = _path_id(ctx)
-    call = call_id if isinstance(call_id, Reply) else _call_of(ctx, call_id)
-    if isinstance(call, Reply):
-        return call
-    ctx.state.voipbin.hangup_call(call)
-    return json_reply(200, ctx.state.voipbin.render.call(call))
+def _calls(store: VoipbinStore) -> Callable[[Call], dict[str, Any]]:
+    return store.render.call
 
 
-def delete_call(ctx: Ctx) -> Reply:
-    """pkg/servicehandler/call.go:270-301 -> bin-call-manager pkg/callhandler/call.go:13-49: hang up, then
-    mark deleted; every later request on the call is a 409 (call.go:36-38)."""
-    call_id = _path_id(ctx)
-    call = call_id if isinstance(call_id, Reply) else _call_of(ctx, call_id)
-    if isinstance(call, Reply):
-        return call
-    ctx.state.voipbin.delete_call(call)
-    return json_reply(200, ctx.state.voipbin.render.call(call))
+def _groupcalls(store: VoipbinStore) -> Callable[[Groupcall], dict[str, Any]]:
+    return store.render.groupcall
 
 
-def fetch_groupcall(ctx: Ctx) -> Reply:
-    groupcall_id = _path_id(ctx)
-    groupcall = groupcall_id if isinstance(groupcall_id, Reply) else _groupcall_of(ctx, groupcall_id)
-    if isinstance(groupcall, Reply):
-        return groupcall
-    return json_reply(200, ctx.state.voipbin.render.groupcall(groupcall))
-
-
-def hangup_groupcall(ctx: Ctx) -> Reply:
-    """pkg/servicehandler/groupcall.go:180-216: no status check, so an ended groupcall goes back to
-    ``hangingup`` (bin-call-manager pkg/groupcallhandler/hangup.go:45-75)."""
-    groupcall_id = _path_id(ctx)
-    groupcall = groupcall_id if isinstance(groupcall_id, Reply) else _groupcall_of(ctx, groupcall_id)
-    if isinstance(groupcall, Reply):
-        return groupcall
-    ctx.state.voipbin.hangup_groupcall(groupcall)
-    return json_reply(200, ctx.state.voipbin.render.groupcall(groupcall))
+fetch_call = _on_resource(_call_of, _calls)
+hangup_call = _on_resource(_call_of, _calls, VoipbinStore.hangup_call)
+"""pkg/servicehandler/call.go:329-365; hanging up an ended call returns it unchanged."""
+delete_call = _on_resource(_call_of, _calls, VoipbinStore.delete_call)
+"""pkg/servicehandler/call.go:270-301 -> bin-call-manager pkg/callhandler/call.go:13-49: hang up, then mark
+deleted; every later request on the call is a 409 (call.go:36-38)."""
+fetch_groupcall = _on_resource(_groupcall_of, _groupcalls)
+hangup_groupcall = _on_resource(_groupcall_of, _groupcalls, VoipbinStore.hangup_groupcall)
+"""pkg/servicehandler/groupcall.go:180-216: no status check, so an ended groupcall goes back to ``hangingup``
+(bin-call-manager pkg/groupcallhandler/hangup.go:45-75)."""
 
 
 def _page_size(ctx: Ctx) -> int | Reply:

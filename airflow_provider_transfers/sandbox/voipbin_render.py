@@ -79,12 +79,8 @@ class VoipbinRenderer:
             out["hangup_by"] = call.hangup_by
         if call.hangup_reason:
             out["hangup_reason"] = call.hangup_reason
-        self._time(call.tm_progressing, out, "tm_progressing")
-        self._time(call.tm_ringing, out, "tm_ringing")
-        self._time(call.tm_hangup, out, "tm_hangup")
-        self._time(call.tm_create, out, "tm_create")
-        self._time(call.tm_update, out, "tm_update")
-        self._time(call.tm_delete, out, "tm_delete")
+        for key in ("tm_progressing", "tm_ringing", "tm_hangup", "tm_create", "tm_update", "tm_delete"):
+            self._time(getattr(call, key), out, key)
         return out
 
     def groupcall(self, groupcall: Groupcall) -> dict[str, Any]:
@@ -114,9 +110,8 @@ class VoipbinRenderer:
             out["call_count"] = groupcall.call_count
         if groupcall.groupcall_count:
             out["groupcall_count"] = groupcall.groupcall_count
-        self._time(groupcall.tm_create, out, "tm_create")
-        self._time(groupcall.tm_update, out, "tm_update")
-        self._time(None, out, "tm_delete")
+        for key in ("tm_create", "tm_update", "tm_delete"):
+            self._time(getattr(groupcall, key, None), out, key)
         return out
 
     def transfer(self, transfer: Any) -> dict[str, Any]:
@@ -131,7 +126,6 @@ class VoipbinRenderer:
             "groupcall_id": transfer.groupcall_id,
             "confbridge_id": transfer.confbridge_id,
         }
-        self._time(transfer.tm_create, out, "tm_create", nullable=True)
-        self._time(transfer.tm_update, out, "tm_update", nullable=True)
-        self._time(None, out, "tm_delete", nullable=True)
+        for key in ("tm_create", "tm_update", "tm_delete"):
+            self._time(getattr(transfer, key, None), out, key, nullable=True)
         return out

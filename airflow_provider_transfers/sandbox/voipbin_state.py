@@ -17,7 +17,7 @@ from typing import Any
 from airflow_provider_transfers.sandbox.clock import SandboxClock
 from airflow_provider_transfers.sandbox.config import SandboxConfig
 from airflow_provider_transfers.sandbox.ids import IdFactory
-from airflow_provider_transfers.sandbox.lifecycle import OutcomePlanner, Plan
+from airflow_provider_transfers.sandbox.lifecycle import OutcomePlanner
 from airflow_provider_transfers.sandbox.scheduler import Scheduler
 from airflow_provider_transfers.sandbox.voipbin_calls import Call, CallManager, Groupcall, Stamps
 from airflow_provider_transfers.sandbox.voipbin_render import VoipbinRenderer
@@ -107,20 +107,6 @@ class VoipbinStore:
         if status == "progressing":
             customer.confbridge_id = agent.confbridge_id = self.ids.uuid()
         return agent
-
-    def create_transfer(
-        self,
-        customer_id: str,
-        transfer_type: str,
-        transferer: Call,
-        addresses: list[dict[str, Any]],
-        body: dict[str, Any],
-        plan: Plan | None = None,
-        auto_complete_after_s: float | None = None,
-    ) -> VoipbinTransfer:
-        """Start a transfer as ``POST /transfers`` does; raises ``TransferRefused`` (the API's 500)."""
-        plan = plan or self.planner.plan(self.config)
-        return self.manager.create(customer_id, transfer_type, transferer, addresses, body, plan, auto_complete_after_s)
 
     def hangup_call(self, call: Call) -> None:
         """``POST /calls/{id}/hangup``: ``terminating``/``canceling`` in the answer, ``hangup`` after
