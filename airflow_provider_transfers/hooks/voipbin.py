@@ -602,8 +602,8 @@ class VoipbinHook(TransferHook):
 
     def _probe(self) -> str:
         """``GET /calls?page_size=1``: the cheapest authenticated read."""
+        self.send(OWN_CALLS_PROBE)
         api = self.api
-        api.request("GET", "/calls", params={"page_size": 1}, bucket=BUCKET)
         mode = self.settings.details.get("auth_mode")
         who = f"user {self.settings.details.get('username')!r}" if mode == "jwt" else "an access key"
         return f"Connected to VoIPbin at {api.base_url} with {who}"
