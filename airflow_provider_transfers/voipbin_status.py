@@ -16,15 +16,15 @@ blind
     ``completed`` once the groupcall has an ``answer_call_id`` (``transferhandler/transferee.go:111-135``
     bridges the answer to the customer), or once one of its nested groupcalls (an ``agent`` or ``extension``
     address among several) has one: such an answer never reaches the groupcall
-    (``groupcallhandler/answer.go:55-75``) and the transfer manager never records it, but the answering call's
-    flow joins the customer's conference all the same (``transferhandler/transfer.go:303-328``);
+    (``groupcallhandler/answer.go:69-82``) and the transfer manager never records it, but the answering call's
+    flow joins the customer's conference all the same (``transferhandler/transfer.go:79-104``);
     ``failed`` once the groupcall has ended without an answer (``transferee.go:37-59`` terminates the
     customer's conference); else ``active``.
 
 attended (the agent consults the transferee, then hangs up to hand the customer over)
     * ``failed`` once the groupcall has ended without an answer;
     * ``failed`` when the agent hung up before anyone answered: ``transferer.go:58-68`` terminates the
-      conference, whose calls all end (``confbridgehandler/leaved.go:33``); a later answer, or one through a
+      conference, whose calls all end (``confbridgehandler/leaved.go:34``); a later answer, or one through a
       nested groupcall, connects nobody. An answer *at or after* the agent's ``tm_hangup`` (the answering
       call's ``tm_progressing``) counts as after;
     * ``failed`` when the transferee left during the consultation (``transferee.go:61-88`` puts the agent back

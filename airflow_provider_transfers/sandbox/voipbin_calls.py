@@ -13,7 +13,7 @@ Modelled after ``bin-call-manager`` in ``voipbin/monorepo`` at commit ``2bf22fa4
   addresses, an extension at its registered contacts; any other type than tel/sip/agent/extension is an
   "unsupported address type" (``groupcallhandler/dial.go:140-176``);
 * **answers**: the answering call's flow joins the transfer's conference (``callhandler/action.go:382``). A
-  nested groupcall's answer never reaches the top groupcall (``groupcallhandler/answer.go:55-75`` passes the
+  nested groupcall's answer never reaches the top groupcall (``groupcallhandler/answer.go:69-82`` passes the
   master *call* id where the master groupcall id belongs), so the top one keeps ringing its other members;
 * **counts**: ``call_count``/``groupcall_count`` start at the number of members and drop as members end; the
   groupcall hangs up when both are at most 0 (``groupcallhandler/hangup.go:137-182``). A member call that
@@ -25,7 +25,7 @@ Modelled after ``bin-call-manager`` in ``voipbin/monorepo`` at commit ``2bf22fa4
   is not verified (``callhandler/validate.go:137-151``) and for a customer without balance
   (``outgoing_call.go:176-180``). Such a call never exists (``GET /calls/{id}`` is a 404);
 * **conferences**: a call leaving a conference is hung up, and a "connect" conference left with one call is
-  terminated unless the no-auto-leave flag is set (``confbridgehandler/leaved.go:33-61``; a blind transfer
+  terminated unless the no-auto-leave flag is set (``confbridgehandler/leaved.go:34-61``; a blind transfer
   sets it while ringing, ``bin-transfer-manager`` ``blind.go:48-63``, ``transferee.go:118``);
 * **groupcall hang-up** (``POST /groupcalls/{id}/hangup``) sets ``hangingup`` whatever the status, even on an
   ended groupcall, and hangs up its members (``groupcallhandler/hangup.go:46-75``); only a member ending
@@ -247,7 +247,7 @@ class CallManager:
 
     def answer(self, call: Call) -> bool:
         """The callee picks up: the call progresses, its flow joins the transfer's conference, its groupcall
-        records the answer (``groupcallhandler/answer.go:20-97``)."""
+        records the answer (``groupcallhandler/answer.go:14-97``)."""
         if call.ended or call.status == "progressing":
             return False
         at = self.stamps()
@@ -259,7 +259,7 @@ class CallManager:
             groupcall.answer_call_id = call.id
             groupcall.tm_update = at
             if groupcall.master_groupcall_id == NIL_UUID:
-                # answer.go:77-91: hang up the other members. A nested groupcall stops here (answer.go:57-74).
+                # answer.go:89-94: hang up the other members. A nested groupcall stops here (answer.go:69-82).
                 self.events.groupcall_answered(groupcall, at)
                 self._hangup_others(groupcall, call, at)
         return True

@@ -103,7 +103,7 @@ class VoipbinRenderer:
         }
         if groupcall.call_ids:
             out["call_ids"] = list(groupcall.call_ids)
-        out["answer_groupcall_id"] = NIL_UUID  # answer.go:57-74 never reaches the master groupcall
+        out["answer_groupcall_id"] = NIL_UUID  # answer.go:69-82 never reaches the master groupcall
         if groupcall.groupcall_ids:
             out["groupcall_ids"] = list(groupcall.groupcall_ids)
         if groupcall.call_count:

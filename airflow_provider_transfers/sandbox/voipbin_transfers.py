@@ -3,9 +3,9 @@
 The transfer manager follows ``bin-transfer-manager/pkg/transferhandler/`` in ``voipbin/monorepo`` at commit
 ``2bf22fa4e87d077a69442aa02f74b0c18e2915dd``:
 
-* ``transfer.go:246-301``: the transferer call must be in a conference (a call that is not answered, or has
-  hung up, is in none), then a temporary flow whose only action joins that conference (``transfer.go:303-328``);
-  an unknown ``transfer_type`` is refused after that (``transfer.go:269-270``). Every refusal is a 500;
+* ``transfer.go:22-77``: the transferer call must be in a conference (a call that is not answered, or has
+  hung up, is in none), then a temporary flow whose only action joins that conference (``transfer.go:79-104``);
+  an unknown ``transfer_type`` is refused after that (``transfer.go:44-45``). Every refusal is a 500;
 * **blind**: the agent's call is hung up *first* (``blind.go:90-95``), then the groupcall is created
   (``blind.go:102-121``): a groupcall that cannot be created is refused *after* the agent is gone. An answer
   sets ``transferee_call_id`` (``transferee.go:111-135``); the groupcall hanging up unanswered terminates the
@@ -100,7 +100,7 @@ class TransferManager:
     # ------------------------------------------------------------------ transfers
 
     def refusal(self, call: Call) -> str | None:
-        """Why ``transferInit`` refuses ``call`` (``transfer.go:274-301``), or ``None``. A call that is not
+        """Why ``transferInit`` refuses ``call`` (``transfer.go:50-77``), or ``None``. A call that is not
         answered is in no conference; one that hung up has left it (``confbridgehandler/leaved.go:44``)."""
         if call.confbridge_id == NIL_UUID or call.status != "progressing":
             return "no confbridge id found"
@@ -116,7 +116,7 @@ class TransferManager:
         plan: Plan,
         auto_complete_after_s: float | None = None,
     ) -> VoipbinTransfer:
-        """``ServiceStart`` (``transfer.go:246-272``); raises :class:`TransferRefused` as the 500 it becomes."""
+        """``ServiceStart`` (``transfer.go:22-47``); raises :class:`TransferRefused` as the 500 it becomes."""
         refusal = self.refusal(transferer)
         if refusal is not None:
             raise TransferRefused(refusal)
@@ -219,7 +219,7 @@ class TransferManager:
             return
         call.confbridge_id = transfer.confbridge_id
         if transfer.type != "blind":
-            return  # attended: the agent consults the transferee, the customer on hold (attended.go:178-216)
+            return  # attended: the agent consults the transferee, the customer on hold (attended.go:47-84)
         nested = call.groupcall != transfer.groupcall_id
         if not self._caller_up(transfer):
             self.decide(transfer, FAILED, "a transferee answered after the customer had left")
@@ -228,7 +228,7 @@ class TransferManager:
                 transfer,
                 COMPLETED,
                 "a transferee answered through a nested groupcall (an agent or extension address) and joined the "
-                "customer's conference; the transfer manager never hears of it (groupcallhandler/answer.go:55-75)",
+                "customer's conference; the transfer manager never hears of it (groupcallhandler/answer.go:69-82)",
             )
         else:
             self.decide(transfer, COMPLETED, "a transferee answered the blind transfer (transferee.go:111-135)")

@@ -170,7 +170,7 @@ def test_transfer_errors(voipbin: httpx.Client, sandbox: TransferSandbox) -> Non
         ({**good, "transferer_call_id": "nope"}, 404, "CALL_NOT_FOUND"),
         ({**good, "transferer_call_id": ringing["id"]}, 500, "INTERNAL"),  # not in a conference
         ({**good, "transfer_type": "warm", "transferer_call_id": live["id"]}, 500, "INTERNAL"),
-        # attended: the groupcall is refused before anything else happens (attended.go:152-176)
+        # attended: the groupcall is refused before anything else happens (attended.go:21-44)
         (
             {**good, "transfer_type": "attended", "transferer_call_id": live["id"], "transferee_addresses": []},
             500,
@@ -576,7 +576,7 @@ def test_agent_and_extension_addresses_among_several_are_nested_groupcalls(
     voipbin: httpx.Client, sandbox: TransferSandbox
 ) -> None:
     """groupcallhandler/start.go:112-147 (IsGroupcallTypeAddress, 243-252); an answer there never reaches the
-    top groupcall (answer.go:55-75), which keeps ringing its other members."""
+    top groupcall (answer.go:69-82), which keeps ringing its other members."""
     sandbox.control.configure(transfer_delay_min_s=3600, transfer_delay_max_s=3600)
     call = sandbox.control.create_voipbin_call()
     addresses = [

@@ -78,7 +78,7 @@ SCENARIOS = [
         "attended",
         ("transferer_hangup",),
         (F,),
-        "transferer.go:58-68, confbridgehandler/leaved.go:33, callhandler/hangup.go:89-101",
+        "transferer.go:58-68, confbridgehandler/leaved.go:34, callhandler/hangup.go:89-101",
     ),
     Scenario(
         "attended: the transferee leaves during the consultation",
@@ -145,7 +145,7 @@ SCENARIOS = [
         "blind",
         ("answer@0", "transferee_hangup"),
         (C, C),
-        "groupcallhandler/start.go:112-147, answer.go:55-75; transferhandler/transfer.go:303-328",
+        "groupcallhandler/start.go:112-147, answer.go:69-82; transferhandler/transfer.go:79-104",
         addresses=(AGENT, TEL),
     ),
     Scenario(
@@ -153,7 +153,7 @@ SCENARIOS = [
         "attended",
         ("answer@0", "transferer_hangup"),
         (A, F),
-        "groupcallhandler/answer.go:55-75, transferer.go:58-68",
+        "groupcallhandler/answer.go:69-82, transferer.go:58-68",
         addresses=(AGENT, TEL),
     ),
     Scenario(
@@ -161,7 +161,7 @@ SCENARIOS = [
         "attended",
         ("answer@1", "transferer_hangup"),
         (A, C),
-        "groupcallhandler/answer.go:77-91, hangup.go:15-43, transferer.go:70-83",
+        "groupcallhandler/answer.go:89-94, hangup.go:15-43, transferer.go:70-83",
         addresses=(EXTENSION, TEL),
     ),
     Scenario(

@@ -306,7 +306,7 @@ def nested_groupcall(answered: bool, **extra: Any) -> VoipbinGroupcall:
 @pytest.mark.parametrize(
     ("top", "inner", "expected"),
     [
-        # answer.go:55-75: the nested answer never reaches the top groupcall, yet the caller is bridged
+        # answer.go:69-82: the nested answer never reaches the top groupcall, yet the caller is bridged
         (groupcall("progressing", False, groupcall_ids=[NESTED_ID], groupcall_count=1), True, TransferStatus.COMPLETED),
         # the top groupcall hangs up once the nested one ended: still completed, not "nobody answered"
         (groupcall("hangup", False, groupcall_ids=[NESTED_ID]), True, TransferStatus.COMPLETED),
