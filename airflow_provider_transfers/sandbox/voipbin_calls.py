@@ -107,11 +107,6 @@ class Call:
         """Hung up or on its way (``terminating``/``canceling``)."""
         return CALL_ORDER[self.status] >= CALL_ORDER["terminating"]
 
-    @property
-    def up(self) -> bool:
-        """Not hung up yet (a call being hung up is still up until it reaches ``hangup``)."""
-        return self.status != "hangup"
-
 
 @dataclass
 class Groupcall:
@@ -234,7 +229,7 @@ class CallManager:
         master.chained_call_ids.append(chained.id)
         chained.master_call_id = master.id
 
-    def outgoing_failure(self, customer_id: str, destination: dict[str, Any]) -> str | None:
+    def outgoing_failure(self, destination: dict[str, Any]) -> str | None:
         """Why ``CreateCallOutgoing`` refuses ``destination`` (the call then never exists), or ``None``."""
         kind = destination.get("type")
         if kind not in DIALABLE:
@@ -353,7 +348,7 @@ class CallManager:
 
     # ------------------------------------------------------------------ groupcalls
 
-    def dial_addresses(self, customer_id: str, destination: dict[str, Any]) -> list[dict[str, Any]]:
+    def dial_addresses(self, destination: dict[str, Any]) -> list[dict[str, Any]]:
         """``getDialAddressesAndRingMethod`` (``dial.go:140-176``). Every agent of the sandbox has one SIP
         address; an extension is registered (one SIP contact) when its ``target_name`` names it
         (``dial.go:178-215`` looks contacts up by ``target_name``)."""
@@ -383,7 +378,7 @@ class CallManager:
             raise GroupcallRefused("have no destination")  # start.go:47-50
         top_id = self.ids.uuid()
         if len(destinations) == 1:
-            dials = self.dial_addresses(customer_id, destinations[0])
+            dials = self.dial_addresses(destinations[0])
             ids = [self.ids.uuid() for _ in dials]
             top = self._groupcall(top_id, customer_id, flow_id, source, destinations, master_call_id, NIL_UUID, ids, [])
             return top, [Pending(i, d, top, nested=False, wrong_counter=False) for i, d in zip(ids, dials, strict=True)]
@@ -433,7 +428,7 @@ class CallManager:
             if member.nested:
                 self._start_nested(member)
                 continue
-            failure = self.outgoing_failure(group.customer_id, member.destination)
+            failure = self.outgoing_failure(member.destination)
             if failure is not None:
                 counter = "groupcall_count" if member.wrong_counter else "call_count"
                 self._decrease(group, counter, self.stamps())
@@ -452,7 +447,7 @@ class CallManager:
         groupcall counts the member out (``start.go:139-143``)."""
         top = member.groupcall
         try:
-            dials = self.dial_addresses(top.customer_id, member.destination)
+            dials = self.dial_addresses(member.destination)
         except GroupcallRefused:
             self._decrease(top, "groupcall_count", self.stamps())
             return
