@@ -122,6 +122,11 @@ class TransferAuthError(TransferApiError):
     """401/403: bad credentials, or credentials without access to this account or resource."""
 
 
+class TransferPermissionError(TransferApiError):
+    """403 on one resource to credentials the platform otherwise accepts (VoIPbin: a call or groupcall of
+    another customer). A problem of that record, not of the connection: not a ``TransferAuthError``."""
+
+
 class TransferNotFoundError(TransferApiError):
     """404: the transfer, call, groupcall, interaction or channel does not exist (or has expired)."""
 

@@ -229,11 +229,15 @@ class VoipbinGroupcallStatus(StrEnum):
 
 
 class VoipbinCall(_PlatformModel):
+    """A call. ``master_call_id``/``chained_call_ids``: hanging up a call hangs up the calls chained to it."""
+
     id: str
     status: VoipbinCallStatus | None = None
     hangup_reason: str | None = None
     hangup_by: str | None = None
     groupcall_id: OptionalId = None
+    master_call_id: OptionalId = None
+    chained_call_ids: Annotated[list[str], OptionalList] = Field(default_factory=list)
     source: Address | None = None
     destination: Address | None = None
     tm_progressing: VoipbinTimestamp = None
@@ -245,11 +249,19 @@ class VoipbinCall(_PlatformModel):
 
 
 class VoipbinGroupcall(_PlatformModel):
+    """A groupcall. ``groupcall_ids`` are nested groupcalls (agent/extension addresses), whose answers never
+    reach this groupcall's ``answer_call_id``; ``call_count``/``groupcall_count`` (absent when 0) count the
+    members not ended yet, their sum exactly."""
+
     id: str
     status: VoipbinGroupcallStatus | None = None
     answer_call_id: OptionalId = None
     call_ids: Annotated[list[str], OptionalList] = Field(default_factory=list)
+    groupcall_ids: Annotated[list[str], OptionalList] = Field(default_factory=list)
     master_call_id: OptionalId = None
+    master_groupcall_id: OptionalId = None
+    call_count: int = 0
+    groupcall_count: int = 0
     tm_create: VoipbinTimestamp = None
     tm_update: VoipbinTimestamp = None
     tm_delete: VoipbinTimestamp = None

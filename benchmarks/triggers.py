@@ -6,8 +6,8 @@ against the sandbox in a child process on loopback. Transfers finish (90 % compl
 waves over ``--spread`` seconds. Measured:
 
 * requests per transfer per poll, counted server-side (``/_sandbox/stats``) and divided by the polls
-  the triggers made (target <= 1; <= 2 for an answered VoIPbin attended transfer, plus at most one read of
-  the answering call per completed attended transfer, which decides it);
+  the triggers made (target <= 1; <= 2 for an answered VoIPbin attended transfer, plus at most two reads,
+  the answering call and the customer's, per completed attended transfer, which decide it);
 * peak RSS growth of this process while the triggers run (target <= 150 MB);
 * lag from a transfer's completion to its trigger event (target <= poll interval + 1 s). Completion
   times are taken as (time before the seed request + planned delay), which can only overstate lag.
@@ -205,12 +205,12 @@ def summarise(
     groupcall_per_check = groupcall_requests / max(voipbin_checks, 1)
     row("VoIPbin (blind, attended): groupcall requests per transfer per poll", groupcall_per_check, 1)
     # Attended checks read the transferer call too; once the agent hung up after an answer, the final
-    # check also reads the answering call (its timestamps decide completed vs failed): one read per
-    # completed attended transfer (README "Derived status"), taken out of the per-poll cost.
+    # check also reads the answering call and the customer's (their timestamps decide completed vs failed):
+    # two reads per completed attended transfer (docs "Derived status"), taken out of the per-poll cost.
     completed_attended = sum(
         1 for w in waiters if w.group.transfer_type == "attended" and w.group.outcome == "completed"
     )
-    answer_reads = min(call_requests, completed_attended)
+    answer_reads = min(call_requests, 2 * completed_attended)
     row(
         "VoIPbin attended: requests per transfer per poll (without the deciding read)",
         groupcall_per_check + (call_requests - answer_reads) / max(attended_checks, 1),

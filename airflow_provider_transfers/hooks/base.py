@@ -271,15 +271,15 @@ class TransferHook(BaseHook, abc.ABC):
 
     def check_ref(self, ref: Any) -> TransferCheck:
         """Current status of one (validated) transfer, with its evidence."""
-        return drive(self.check_plan(ref), self.get_conn().request)
+        return drive(self.check_plan(ref), self.send)
 
     async def acheck_ref(self, ref: Any) -> TransferCheck:
         """``check_ref`` for the event loop (triggers, reconciliation)."""
-        api = await self.aget_conn()
-        return await adrive(self.check_plan(ref), api.arequest)
+        return await adrive(self.check_plan(ref), self.asend)
 
     def send(self, request: Request) -> Any:
-        """Send one request through the HTTP policy (the platform's actions: create, update, hang up)."""
+        """Send one request through the HTTP policy: every request of a hook passes here (a platform may add
+        what a refusal means)."""
         return self.get_conn().request(request)
 
     async def asend(self, request: Request) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Annotated, Any, ClassVar
 
 import httpx
@@ -21,9 +21,11 @@ from airflow_provider_transfers.exceptions import (
     TransferApiError,
     TransferAuthError,
     TransferConfigError,
+    TransferPermissionError,
+    TransferProviderError,
     TransferValidationError,
 )
-from airflow_provider_transfers.hooks.base import ConnectionSettings, Plan, TransferHook, TransferRef
+from airflow_provider_transfers.hooks.base import ConnectionSettings, Plan, TransferHook, TransferRef, adrive, drive
 from airflow_provider_transfers.hooks.voipbin_auth import AccessKeyAuth, JwtAuth
 from airflow_provider_transfers.http.client import HttpPolicy, Request, fallback_message, json_error_fields
 from airflow_provider_transfers.models import (
@@ -40,13 +42,21 @@ from airflow_provider_transfers.validation import (
     MAX_DEPTH,
     PositiveInt,
     ResourceUuid,
+    check_as,
     form_error,
     json_depth,
     parse_json_text,
     validate,
     validate_base_url,
+    validate_model,
 )
-from airflow_provider_transfers.voipbin_status import derive_voipbin_status, needs_answer_call, needs_transferer_call
+from airflow_provider_transfers.voipbin_status import (
+    derive_voipbin_status,
+    needs_answer_call,
+    needs_customer_call,
+    needs_transferer_call,
+    nested_groupcalls_to_read,
+)
 
 DEFAULT_BASE_URL = "https://api.voipbin.net/v1.0"
 API_VERSION_PATH = "/v1.0"
@@ -54,13 +64,23 @@ BUCKET = "customer"
 """VoIPbin limits requests per customer, so every request of a connection shares one bucket."""
 
 BARE_400_HINT = (
-    "VoIPbin answers some authentication failures with a bare 400 and no body: this is usually a wrong "
-    "or expired access key, or a wrong username/password"
+    "VoIPbin servers before April 2026 answer every refusal of a request with a bare 400 and no body: the "
+    "resource may not exist, belong to another customer or be deleted, or the transfer was refused"
 )
 CALL_STATE_HINT = (
     "VoIPbin's transfer manager refused the transfer: the transferer call must be answered (status "
-    "'progressing', GET /calls/{id}) and in a conference with the caller, and transfer_type must be "
-    "'attended' or 'blind'. A create is not retried after a 500: a second POST could start a second transfer"
+    "'progressing', GET /calls/{id}) and in a conference with the customer, transfer_type must be 'attended' or "
+    "'blind', and a single transferee address must be tel, sip, agent or extension (with target_name). A blind "
+    "transfer's agent call may already be hung up: VoIPbin hangs it up before it rings anyone. A create is not "
+    "retried after a 500: a second POST could start a second transfer"
+)
+PERMISSION_HINT = (
+    "the connection's credentials are accepted (GET /calls answers them), so this one resource is refused: it "
+    "belongs to another VoIPbin customer"
+)
+DELETED_HINT = "the call has been deleted (DELETE /calls/{id}); VoIPbin refuses every request on it"
+CREDENTIALS_HINT = (
+    "the connection's credentials lack VoIPbin's customer admin or manager permission (or the account is frozen)"
 )
 NOT_FOUND_HINT = "VoIPbin keeps transfers and their groupcalls for 24 hours; an older transfer can no longer be checked"
 _VERSION_SEGMENT = re.compile(r"/v\d+(\.\d+)*$")
@@ -153,10 +173,10 @@ def coerce_transfer(value: Any, field: str = "transfer") -> dict[str, Any]:
 class VoipbinTransferRef(TransferRef):
     """What a status check needs from a transfer's JSON, validated."""
 
-    id: str
-    type: VoipbinTransferType
-    groupcall_id: str
-    transferer_call_id: str
+    id: Annotated[str, BeforeValidator(lambda v: check_as(ResourceUuid, v))]
+    type: TransferType
+    groupcall_id: Annotated[str, BeforeValidator(lambda v: check_as(ResourceUuid, v))]
+    transferer_call_id: Annotated[str, BeforeValidator(lambda v: check_as(ResourceUuid, v))]
 
     @property
     def transfer_id(self) -> str:
@@ -165,12 +185,8 @@ class VoipbinTransferRef(TransferRef):
 
 def transfer_ref(value: Any, field: str = "transfer") -> VoipbinTransferRef:
     transfer = coerce_transfer(value, field)
-    return VoipbinTransferRef.model_construct(
-        id=validate_uuid(transfer.get("id"), f"{field}['id']"),
-        type=validate_transfer_type(transfer.get("type"), f"{field}['type']"),
-        groupcall_id=validate_uuid(transfer.get("groupcall_id"), f"{field}['groupcall_id']"),
-        transferer_call_id=validate_uuid(transfer.get("transferer_call_id"), f"{field}['transferer_call_id']"),
-    )
+    fields = {name: transfer.get(name) for name in VoipbinTransferRef.model_fields}
+    return validate_model(VoipbinTransferRef, fields, field, subscript=True)
 
 
 def _call(method: str, call_id: str, action: str = "") -> Request:
@@ -204,6 +220,8 @@ def _hint(response: httpx.Response, reason: str | None) -> str | None:
         return CALL_STATE_HINT
     if response.status_code == 404 and re.search(r"/(groupcalls|calls)/[^/]+$", path):
         return NOT_FOUND_HINT
+    if response.status_code == 409 and reason == "STATE_INVALID" and "/calls/" in path:
+        return DELETED_HINT
     return None
 
 
@@ -222,7 +240,9 @@ def parse_voipbin_error(response: httpx.Response) -> dict[str, Any]:
             "details": details if isinstance(details, list) else None,
         }
     elif response.status_code == 400 and not response.content:
-        return {"message": "Bad Request with an empty body", "hint": BARE_400_HINT}
+        request = _request_of(response)
+        creating = request is not None and request.method == "POST" and request.url.path.endswith("/transfers")
+        return {"message": "Bad Request with an empty body", "hint": CALL_STATE_HINT if creating else BARE_400_HINT}
     elif isinstance(body, dict) and isinstance(body.get("message"), str):
         fields = {"message": body["message"]}
     else:
@@ -232,9 +252,57 @@ def parse_voipbin_error(response: httpx.Response) -> dict[str, Any]:
 
 
 def _is_bad_credentials(exc: TransferApiError) -> bool:
-    """401, a bare 400, or any refused login (``JwtAuth`` raises those with path ``/auth/login``)."""
+    """401, or any refused login (``JwtAuth`` raises those with path ``/auth/login``)."""
     refused_login = isinstance(exc, TransferAuthError) and exc.path == "/auth/login"
-    return exc.status_code == 401 or (exc.status_code == 400 and exc.hint == BARE_400_HINT) or refused_login
+    return exc.status_code == 401 or refused_login
+
+
+_RESOURCE_PATH = re.compile(r"^/(calls|groupcalls)/[^/]+(/hangup)?$|^/transfers$")
+_ERROR_FIELDS = ("platform", "status_code", "message", "method", "path", "code", "reason", "more_info", "request_id")
+OWN_CALLS_PROBE = Request("GET", "/calls", params={"page_size": 1}, bucket=BUCKET)
+"""The cheapest request the connection's own permission decides (bin-api-manager pkg/servicehandler/
+call.go:185-188): the Test button's probe, and the witness that tells a refused resource from refused
+credentials."""
+
+
+def _resource_refusal(request: Request, exc: TransferApiError) -> bool:
+    """A refusal that may concern only the resource: 403 ``PERMISSION_DENIED`` on a call, groupcall or transfer
+    (bin-api-manager server/error_translate.go:62-63: another customer's resource, but also credentials without
+    the admin/manager permission), or a bare 400 from a pre-April-2026 server there (any handler error)."""
+    if not _RESOURCE_PATH.match(request.path) or isinstance(exc, TransferPermissionError):
+        return False
+    if exc.status_code == 403:
+        return exc.reason == "PERMISSION_DENIED"
+    return exc.status_code == 400 and exc.hint == BARE_400_HINT
+
+
+def _recast(exc: TransferApiError, cls: type[TransferApiError], **changes: Any) -> TransferApiError:
+    """``exc`` as ``cls``: the same answer, another meaning."""
+    fields = {name: getattr(exc, name) for name in _ERROR_FIELDS}
+    fields.update(details=exc.details, retry_after=exc.retry_after, hint=exc.hint)
+    return cls(**{**fields, **changes})
+
+
+def _settled(send: Callable[[Request], Any]) -> Callable[[Request], Any]:
+    """``send`` answering an error instead of raising it (for plans that weigh a failure)."""
+
+    def settled(request: Request) -> Any:
+        try:
+            return send(request)
+        except TransferProviderError as exc:
+            return exc
+
+    return settled
+
+
+def _asettled(asend: Callable[[Request], Awaitable[Any]]) -> Callable[[Request], Awaitable[Any]]:
+    async def settled(request: Request) -> Any:
+        try:
+            return await asend(request)
+        except TransferProviderError as exc:
+            return exc
+
+    return settled
 
 
 # --------------------------------------------------------------------------------------------- connection
@@ -281,7 +349,50 @@ class VoipbinHook(TransferHook):
     def __init__(self, *args: Any, max_addresses: int | str = MAX_ADDRESSES, **kwargs: Any) -> None:
         """:param max_addresses: most transferee addresses one transfer may ring (default 100)."""
         self.max_addresses: int = validate(PositiveInt, max_addresses, "max_addresses")
+        self._own_calls_readable = False
+        self._costs: dict[str, float] = {}
         super().__init__(*args, **kwargs)
+
+    # ------------------------------------------------------------------ requests: refused resources
+
+    def send(self, request: Request) -> Any:
+        try:
+            return super().send(request)
+        except TransferApiError as exc:
+            error = drive(self._refusal_plan(request, exc), _settled(super().send))
+            if error is exc:
+                raise
+            raise error from exc
+
+    async def asend(self, request: Request) -> Any:
+        try:
+            return await super().asend(request)
+        except TransferApiError as exc:
+            error = await adrive(self._refusal_plan(request, exc), _asettled(super().asend))
+            if error is exc:
+                raise
+            raise error from exc
+
+    def _refusal_plan(self, request: Request, exc: TransferApiError) -> Plan[Exception]:
+        """What a refused request means: a refusal of one resource (a row's problem: another customer's call
+        or groupcall is a ``TransferPermissionError``) or of the connection's credentials (``TransferAuthError``,
+        which stops a reconciliation). The answer alone cannot tell: credentials without the customer admin or
+        manager permission get the same 403 ``PERMISSION_DENIED`` (bin-api-manager pkg/servicehandler/
+        etc.go:13-27; before April 2026 the same bare 400). So the first such refusal asks ``GET /calls``, which
+        only the credentials' own permission decides, once per hook."""
+        if not _resource_refusal(request, exc):
+            return exc
+        if not self._own_calls_readable:
+            probe = yield OWN_CALLS_PROBE
+            if isinstance(probe, TransferApiError) and probe.status_code in (400, 401, 403):
+                refused = f"{request.method} {request.path} and GET /calls are refused alike"
+                return _recast(exc, TransferAuthError, hint=f"{refused}: {CREDENTIALS_HINT}")
+            if isinstance(probe, Exception):
+                return probe
+            self._own_calls_readable = True
+        if exc.status_code == 403:
+            return _recast(exc, TransferPermissionError, hint=PERMISSION_HINT)
+        return exc
 
     @staticmethod
     def parse_error(response: httpx.Response) -> dict[str, Any]:
@@ -401,8 +512,10 @@ class VoipbinHook(TransferHook):
         groupcall: VoipbinGroupcall,
         call: VoipbinCall | None,
         answer: VoipbinCall | None = None,
+        customer: VoipbinCall | None = None,
+        nested: Sequence[VoipbinGroupcall] = (),
     ) -> TransferCheck:
-        derived = derive_voipbin_status(ref.type, groupcall, call, answer)
+        derived = derive_voipbin_status(ref.type, groupcall, call, answer, customer, nested)
         return TransferCheck(
             platform="voipbin",
             transfer_id=ref.id,
@@ -412,25 +525,54 @@ class VoipbinHook(TransferHook):
         )
 
     def check_plan(self, ref: VoipbinTransferRef) -> Plan[TransferCheck]:
-        """Derive the status: 1 read for a blind transfer, 2 for an attended one (3 once the agent hung up
-        after an answer: the answering call's timestamps then decide, see ``voipbin_status``).
+        """Derive the status (rules in ``voipbin_status``) from the fewest reads:
 
-        An attended transfer reads the transferer call *before* the groupcall. An answer, once set, never
-        goes away, so a groupcall read afterwards that is still unanswered proves the hang-up came first.
-        Read the other way round, an answer and a hang-up landing between the two reads would look like an
-        abandoned (failed) transfer when it completed.
+        * attended: the transferer call, then the groupcall (2 reads); once the agent hung up after an answer,
+          the answering call and, when it shows a hand-over, the customer's call (4 reads, at the deciding check);
+        * blind: the groupcall (1 read); the transferer call too when the groupcall has no master call (the agent
+          may have been the customer's master); while unanswered, each nested groupcall (agent/extension
+          addresses among several), where an answer may be.
+
+        An attended transfer reads the transferer call *before* the groupcall. An answer, once set, never goes
+        away, so a groupcall read afterwards that is still unanswered proves the hang-up came first. Read the
+        other way round, an answer and a hang-up landing between the two reads would look like an abandoned
+        (failed) transfer when it completed. Likewise the customer's call is read after the agent's: still up
+        then, it hung up after the agent.
         """
         call = (yield _call("GET", ref.transferer_call_id)) if needs_transferer_call(ref.type) else None
         groupcall = yield _groupcall("GET", ref.groupcall_id)
+        if call is None and needs_transferer_call(ref.type, groupcall):
+            call = yield _call("GET", ref.transferer_call_id)
+        nested = []
+        for nested_id in nested_groupcalls_to_read(ref.type, groupcall):
+            nested.append((yield _groupcall("GET", nested_id)))
         answer = None
         if needs_answer_call(ref.type, groupcall, call) and groupcall.answer_call_id is not None:
             answer = yield _call("GET", groupcall.answer_call_id)
-        return self._check(ref, groupcall, call, answer)
+        customer_id = needs_customer_call(ref.type, groupcall, call, answer)
+        customer = (yield _call("GET", customer_id)) if customer_id is not None else None
+        check = self._check(ref, groupcall, call, answer, customer, nested)
+        reads = 1 + len(nested) + sum(x is not None for x in (call, answer, customer))
+        self._learn_cost(ref, check, reads)
+        return check
+
+    def _default_cost(self, ref: VoipbinTransferRef) -> float:
+        return 2.0 if needs_transferer_call(ref.type) else 1.0
+
+    def _learn_cost(self, ref: VoipbinTransferRef, check: TransferCheck, reads: int) -> None:
+        """Remember what checking ``ref`` costs when it is not the usual (a blind transfer reading nested
+        groupcalls or its transferer call); a settled transfer is checked no more."""
+        usual = needs_transferer_call(ref.type) or reads == self._default_cost(ref)
+        if usual or check.status.is_terminal:
+            self._costs.pop(ref.id, None)
+        else:
+            self._costs[ref.id] = float(reads)
 
     def check_cost(self, ref: VoipbinTransferRef) -> float:
-        """The groupcall, plus the transferer call for an attended transfer (the answering call, read
-        only once the agent hung up after an answer, is the exception that ends the wait)."""
-        return 2.0 if needs_transferer_call(ref.type) else 1.0
+        """The groupcall, plus the transferer call for an attended transfer (the answering and customer calls,
+        read once the agent hung up after an answer, are the exception that ends the wait); for a blind transfer
+        what its last check cost, when its nested groupcalls or its transferer call had to be read too."""
+        return self._costs.get(ref.id, self._default_cost(ref))
 
     # ------------------------------------------------------------------ stale transfers: cancel them
 
@@ -450,8 +592,8 @@ class VoipbinHook(TransferHook):
 
     def _probe(self) -> str:
         """``GET /calls?page_size=1``: the cheapest authenticated read."""
+        self.send(OWN_CALLS_PROBE)
         api = self.api
-        api.request(Request("GET", "/calls", params={"page_size": 1}, bucket=BUCKET))
         mode = self.settings.details.get("auth_mode")
         who = f"user {self.settings.details.get('username')!r}" if mode == "jwt" else "an access key"
         return f"Connected to VoIPbin at {api.base_url} with {who}"
@@ -463,4 +605,9 @@ class VoipbinHook(TransferHook):
             return f"Bad credentials: VoIPbin rejected the {what} ({exc.message})"
         if isinstance(exc, TransferAuthError):
             return f"Credentials accepted but not permitted to list calls (403): {exc.message}"
+        if exc.status_code == 400 and exc.hint == BARE_400_HINT:
+            return (
+                "Credentials accepted but not permitted to list calls: a bare 400, how VoIPbin servers before "
+                "April 2026 refuse a request they authenticated (a wrong key gets a 401)"
+            )
         return f"Unexpected answer from VoIPbin: {exc}"

@@ -5,8 +5,10 @@
   never goes there.
 * ``JwtAuth`` exchanges username/password for a token at ``POST {root}/auth/login`` (yielded from the
   flow, so it goes through the same client, transport and timeouts), caches it, renews it a margin
-  before its expiry (``exp`` of the token, else the documented 7 days), and on a 401 renews it once
-  and replays the request once.
+  before its expiry, and on a 401 renews it once and replays the request once. VoIPbin's tokens carry no
+  ``exp``: their lifetime is the string claim ``expire`` (bin-api-manager/pkg/servicehandler/auth.go:14-49,
+  boot.go:165-183 at voipbin/monorepo 2bf22fa4), read here in both its forms; without it, the documented
+  7 days. A refused login is a bare 400 (bin-api-manager/lib/service/auth.go:43-61), named as such.
 
 Neither class shows a credential in its ``repr``; failures raise the provider's exception family
 with the username at most. The sync flow registers a new token with Airflow's secret masker; the
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import calendar
 import copy
 import json
 import logging
@@ -42,7 +45,14 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "voipbin"
 TOKEN_LIFETIME_S = 7 * 24 * 3600.0
-"""What VoIPbin documents for a login token, used when the token carries no readable ``exp``."""
+"""What VoIPbin documents for a login token, used when the token carries no readable ``expire``."""
+_EXPIRE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z?$")
+"""``2006-01-02T15:04:05.000000Z`` (today, bin-common-handler/pkg/utilhandler/time.go:10) or Go's
+``Time.String()`` without its zone, ``2026-01-23 11:48:05.123456789`` (before February 2026); both UTC."""
+REFUSED_LOGIN = (
+    "VoIPbin refused the username or password (it answers a wrong username or password, like a malformed "
+    "login, with a bare 400)"
+)
 RENEW_MARGIN_S = 3600.0
 """Renew this long before expiry (at most a tenth of the token's lifetime, for short-lived tokens)."""
 _COOKIE_SAFE = re.compile(r"^[\x21-\x7e]+$")
@@ -91,7 +101,8 @@ class _Token:
 
 
 def token_expiry(token: str) -> float | None:
-    """``exp`` (epoch seconds) from a JWT's payload, without verifying it; ``None`` when unreadable."""
+    """The ``expire`` claim (epoch seconds) of a VoIPbin token, without verifying it; ``None`` when absent or
+    unreadable."""
     parts = token.split(".")
     if len(parts) != 3:
         return None
@@ -99,10 +110,16 @@ def token_expiry(token: str) -> float | None:
         payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
     except ValueError:
         return None
-    exp = payload.get("exp") if isinstance(payload, dict) else None
-    if isinstance(exp, bool) or not isinstance(exp, int | float):
+    expire = payload.get("expire") if isinstance(payload, dict) else None
+    match = _EXPIRE.match(expire) if isinstance(expire, str) else None
+    if match is None:
         return None
-    return float(exp)
+    *fields, fraction = match.groups()
+    try:
+        seconds = calendar.timegm(time.strptime(" ".join(fields), "%Y %m %d %H %M %S"))
+    except ValueError:
+        return None
+    return seconds + float(f"0.{fraction or 0}")
 
 
 class JwtAuth(httpx.Auth):
@@ -138,6 +155,11 @@ class JwtAuth(httpx.Auth):
 
     def __repr__(self) -> str:
         return f"JwtAuth(login_url={self.login_url!r}, username={self.username!r})"
+
+    @property
+    def expires_at(self) -> float | None:
+        """When the cached token expires (epoch seconds; ``None`` before the first login)."""
+        return None if self._token is None else self._token.expires_at
 
     # ------------------------------------------------------------------ token state
 
@@ -188,7 +210,8 @@ class JwtAuth(httpx.Auth):
         body = json_error_fields(response)
         error = body.get("error") if isinstance(body, dict) else None
         error = error if isinstance(error, dict) else {}
-        said = error.get("message") or fallback_message(response)
+        bare_400 = status == 400 and not response.content
+        said = REFUSED_LOGIN if bare_400 else error.get("message") or fallback_message(response)
         common: dict[str, Any] = {
             "platform": PLATFORM,
             "status_code": status,

@@ -1,4 +1,5 @@
-"""``python -m airflow_provider_transfers.sandbox``: serve both APIs and print the connection exports."""
+"""``python -m airflow_provider_transfers.sandbox``: serve both APIs and print the connection exports;
+``... sandbox seed ...`` creates transfers in a running sandbox (:mod:`.seed`)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m airflow_provider_transfers.sandbox",
         description="Offline emulator of the Twilio Flex and VoIPbin transfer APIs. Prints shell export "
-        "lines for AIRFLOW_CONN_TWILIO_FLEX_DEFAULT, AIRFLOW_CONN_VOIPBIN_DEFAULT and TRANSFER_SANDBOX_URL.",
+        "lines for AIRFLOW_CONN_TWILIO_FLEX_DEFAULT, AIRFLOW_CONN_VOIPBIN_DEFAULT and TRANSFER_SANDBOX_URL. "
+        "'... sandbox seed --help': create transfers in a running sandbox.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port (0 = a free one, the default)")
@@ -99,6 +101,11 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["seed"]:
+        from airflow_provider_transfers.sandbox import seed
+
+        return seed.main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

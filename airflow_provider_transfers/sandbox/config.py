@@ -58,7 +58,16 @@ class SandboxConfig:
     call_hangup_delay_s: float = 0.0
     """VoIPbin: how long a hung-up call stays ``terminating``/``canceling`` before ``hangup``."""
     jwt_lifetime_s: float = 7 * 24 * 3600.0
-    """VoIPbin: lifetime of tokens issued by ``POST /auth/login``."""
+    """VoIPbin: lifetime of tokens issued by ``POST /auth/login`` (their ``expire`` claim)."""
+    voipbin_balance: bool = True
+    """VoIPbin: the customer has balance. ``False``: every transferee call fails after ``POST /transfers``
+    answered (``callhandler/outgoing_call.go:176-180``)."""
+    voipbin_identity_verified: bool = True
+    """VoIPbin: the customer's identity is verified. ``False``: transferee calls to ``tel`` addresses fail after
+    the 200 (``callhandler/validate.go:137-151``)."""
+    voipbin_permission: bool = True
+    """VoIPbin: the credentials carry the customer admin/manager permission. ``False``: every call and groupcall
+    endpoint answers 403, lists included (``servicehandler/etc.go:13-27``): a refusal of the credentials."""
     voipbin_wire: str = "current"
     """VoIPbin wire format: ``current`` or ``legacy`` (see ``VOIPBIN_WIRES``)."""
     deleted_style: str = "sentinel"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -13,14 +14,17 @@ from starlette.routing import Route
 from airflow_provider_transfers import __version__
 from airflow_provider_transfers.sandbox.clock import iso_time
 from airflow_provider_transfers.sandbox.config import PLATFORMS, TWILIO, VOIPBIN
+from airflow_provider_transfers.sandbox.ids import is_uuid
 from airflow_provider_transfers.sandbox.lifecycle import OUTCOMES
 from airflow_provider_transfers.sandbox.pipeline import state_of
 from airflow_provider_transfers.sandbox.state import SandboxState
 from airflow_provider_transfers.sandbox.twilio_state import TRANSFER_TYPES as TWILIO_TYPES
 from airflow_provider_transfers.sandbox.twilio_state import TransferConflict as TwilioConflict
-from airflow_provider_transfers.sandbox.voipbin_state import EVENTS as VOIPBIN_EVENTS
-from airflow_provider_transfers.sandbox.voipbin_state import TRANSFER_TYPES as VOIPBIN_TYPES
-from airflow_provider_transfers.sandbox.voipbin_state import TransferConflict as VoipbinConflict
+from airflow_provider_transfers.sandbox.voipbin_state import MASTERS
+from airflow_provider_transfers.sandbox.voipbin_transfers import EVENTS as VOIPBIN_EVENTS
+from airflow_provider_transfers.sandbox.voipbin_transfers import TRANSFER_TYPES as VOIPBIN_TYPES
+from airflow_provider_transfers.sandbox.voipbin_transfers import TransferConflict as VoipbinConflict
+from airflow_provider_transfers.sandbox.voipbin_transfers import TransferRefused
 
 PREFIX = "/_sandbox"
 MAX_SEED = 100_000
@@ -113,13 +117,41 @@ def create_interaction(request: Request, state: SandboxState, body: dict[str, An
     }
 
 
+def _customer(state: SandboxState, body: dict[str, Any]) -> str:
+    """``customer_id`` of the body (another customer's resources answer 403 to the sandbox's credentials)."""
+    customer = body.get("customer_id") or state.credentials.voipbin_customer_id
+    if not isinstance(customer, str) or not is_uuid(customer):
+        raise ControlError(400, "customer_id must be a UUID")
+    return customer
+
+
+def _master(body: dict[str, Any]) -> str:
+    master = body.get("master") or "customer"
+    if master not in MASTERS:
+        raise ControlError(400, f"master must be one of {', '.join(MASTERS)}")
+    return str(master)
+
+
 def create_call(request: Request, state: SandboxState, body: dict[str, Any]) -> Any:
-    """A transferer call (``progressing`` unless ``status`` says otherwise), bridged to a customer call."""
+    """An agent's call (``progressing`` unless ``status`` says otherwise) in a conference with a customer's call.
+
+    ``master``: ``customer`` (default: the agent's call is chained to the customer's) or ``agent`` (the
+    customer's call is chained to the agent's); ``customer_id``: the owner (default: the sandbox's customer).
+    """
     status = str(body.get("status", "progressing"))
     if status not in ("dialing", "ringing", "progressing", "hangup"):
         raise ControlError(400, "status must be dialing, ringing, progressing or hangup")
-    call = state.voipbin.create_transferer_call(state.credentials.voipbin_customer_id, status)
-    return state.voipbin.render_call(call)
+    call = state.voipbin.create_transferer_call(_customer(state, body), status, _master(body))
+    return state.voipbin.render.call(call)
+
+
+def delete_call(request: Request, state: SandboxState, body: dict[str, Any]) -> Any:
+    """What ``DELETE /v1.0/calls/{id}`` does, for any customer's call: later requests on it answer 409."""
+    call = state.voipbin.calls.get(request.path_params["call_id"])
+    if call is None:
+        raise ControlError(404, f"no VoIPbin call {request.path_params['call_id']}")
+    state.voipbin.delete_call(call)
+    return state.voipbin.render.call(call)
 
 
 def seed(request: Request, state: SandboxState, body: dict[str, Any]) -> Any:
@@ -147,7 +179,10 @@ def seed(request: Request, state: SandboxState, body: dict[str, Any]) -> Any:
         if transfer_type not in VOIPBIN_TYPES:
             raise ControlError(400, f"transfer_type must be one of {', '.join(VOIPBIN_TYPES)}")
         auto = body.get("auto_complete_after")
-        transfers = _seed_voipbin(state, transfer_type, outcome, delay, count, None if auto is None else float(auto))
+        seeding = VoipbinSeed(
+            transfer_type, _customer(state, body), _master(body), _seed_addresses(body.get("addresses"))
+        )
+        transfers = _seed_voipbin(state, seeding, outcome, delay, count, None if auto is None else float(auto))
         return {"platform": platform, "count": count, "transfers": transfers}
     raise ControlError(400, f"platform must be one of {', '.join(PLATFORMS)}")
 
@@ -165,28 +200,49 @@ def _seed_twilio(
     return out
 
 
+@dataclass(frozen=True)
+class VoipbinSeed:
+    transfer_type: str
+    customer_id: str
+    master: str
+    addresses: list[dict[str, Any]]
+
+
+def _seed_addresses(value: Any) -> list[dict[str, Any]]:
+    """Transferee addresses of seeded transfers (default: one ``tel``); each a mapping of strings."""
+    if value is None:
+        return [dict(SEED_ADDRESS)]
+    if not isinstance(value, list) or not value or not all(isinstance(a, dict) for a in value):
+        raise ControlError(400, "addresses must be a non-empty list of address objects")
+    keys = ("type", "target", "target_name", "name", "detail")
+    return [{k: str(a.get(k) or "") for k in keys} for a in value]
+
+
 def _seed_voipbin(
     state: SandboxState,
-    transfer_type: str,
+    seeding: VoipbinSeed,
     outcome: str | None,
     delay: float | None,
     count: int,
     auto_complete_after: float | None,
 ) -> list[dict[str, Any]]:
-    store, customer = state.voipbin, state.credentials.voipbin_customer_id
+    store = state.voipbin
     out = []
     for _ in range(count):
-        call = store.create_transferer_call(customer)
+        call = store.create_transferer_call(seeding.customer_id, master=seeding.master)
         plan = state.planner.plan(state.config, outcome, delay)
         body = {
-            "transfer_type": transfer_type,
+            "transfer_type": seeding.transfer_type,
             "transferer_call_id": call.id,
-            "transferee_addresses": [SEED_ADDRESS],
+            "transferee_addresses": seeding.addresses,
         }
-        transfer = store.create_transfer(
-            customer, transfer_type, call, [dict(SEED_ADDRESS)], body, plan, auto_complete_after
-        )
-        out.append(store.render_transfer(transfer))
+        try:
+            transfer = store.manager.create(
+                seeding.customer_id, seeding.transfer_type, call, seeding.addresses, body, plan, auto_complete_after
+            )
+        except TransferRefused as exc:
+            raise ControlError(409, f"VoIPbin's transfer manager refuses these transfers: {exc}") from None
+        out.append(store.render.transfer(transfer))
     return out
 
 
@@ -204,18 +260,7 @@ def transfer_truth(request: Request, state: SandboxState, body: dict[str, Any]) 
         }
     voipbin = state.voipbin.transfers.get(transfer_id)
     if voipbin is not None:
-        groupcall = state.voipbin.groupcalls[voipbin.groupcall_id]
-        return {
-            "platform": VOIPBIN,
-            "id": transfer_id,
-            "status": state.voipbin.derived_status(voipbin),
-            "decided_by": voipbin.decided_by or None,
-            "history": [{"event": event, "status": status} for event, status in voipbin.history],
-            "transfer": state.voipbin.render_transfer(voipbin),
-            "groupcall": state.voipbin.render_groupcall(groupcall),
-            "transferer_call": state.voipbin.render_call(state.voipbin.calls[voipbin.transferer_call_id]),
-            "last_request_body": voipbin.last_body,
-        }
+        return {"platform": VOIPBIN, "id": transfer_id, **state.voipbin.truth(voipbin)}
     raise ControlError(404, f"no transfer {transfer_id}")
 
 
@@ -231,7 +276,8 @@ def force_outcome(request: Request, state: SandboxState, body: dict[str, Any]) -
         if transfer_id in state.twilio.transfers:
             state.twilio.force_outcome(state.twilio.transfers[transfer_id], outcome, delay)
         elif transfer_id in state.voipbin.transfers:
-            state.voipbin.force_outcome(state.voipbin.transfers[transfer_id], outcome, delay)
+            voipbin = state.voipbin.transfers[transfer_id]
+            state.voipbin.manager.force_outcome(voipbin, outcome, delay, state.clock.now_us())
         else:
             raise ControlError(404, f"no transfer {transfer_id}")
     except (TwilioConflict, VoipbinConflict) as exc:
@@ -242,10 +288,13 @@ def force_outcome(request: Request, state: SandboxState, body: dict[str, Any]) -
 
 def transfer_event(request: Request, state: SandboxState, body: dict[str, Any]) -> Any:
     """VoIPbin: drive one lifecycle event now, ``{"event": "answer" | "no_answer" | "transferee_hangup" |
-    "transferer_hangup" | "cancel"}``; 409 when it cannot happen in the transfer's current state.
+    "transferer_hangup" | "caller_hangup" | "cancel"}``; 409 when it cannot happen in the transfer's state.
 
-    ``cancel`` hangs the groupcall up as ``POST /groupcalls/{id}/hangup`` does (``hangingup`` now,
-    ``hangup`` after ``groupcall_hangingup_s``: advance the clock to finish it)."""
+    ``answer`` takes an optional ``"address"``: the index of the transferee address whose call answers (an
+    ``agent``/``extension`` address of several rings through a nested groupcall). ``caller_hangup``: the
+    customer hangs up, and every call chained to theirs with them. ``cancel`` hangs the groupcall up as
+    ``POST /groupcalls/{id}/hangup`` does, even an ended one (``hangingup`` now, its members ``hangup`` after
+    ``groupcall_hangingup_s``: advance the clock to finish it)."""
     transfer_id = request.path_params["transfer_id"]
     transfer = state.voipbin.transfers.get(transfer_id)
     if transfer is None:
@@ -253,12 +302,15 @@ def transfer_event(request: Request, state: SandboxState, body: dict[str, Any]) 
     event = body.get("event")
     if event not in VOIPBIN_EVENTS:
         raise ControlError(400, f"event must be one of {', '.join(VOIPBIN_EVENTS)}")
+    address = body.get("address")
+    if address is not None and (isinstance(address, bool) or not isinstance(address, int)):
+        raise ControlError(400, "address must be an index of the transfer's transferee_addresses")
     try:
-        state.voipbin.event(transfer, str(event))
+        state.voipbin.manager.event(transfer, str(event), address)
     except VoipbinConflict as exc:
         raise ControlError(409, str(exc)) from None
     state.advance()
-    state.voipbin.record(transfer, str(event))
+    state.voipbin.manager.record(transfer, str(event))
     return transfer_truth(request, state, body)
 
 
@@ -302,6 +354,7 @@ def routes() -> list[Route]:
         _route("POST", "/clock/advance", advance_clock),
         _route("POST", "/twilio/interactions", create_interaction),
         _route("POST", "/voipbin/calls", create_call),
+        _route("POST", "/voipbin/calls/{call_id}/delete", delete_call),
         _route("POST", "/seed", seed),
         _route("GET", "/transfers/{transfer_id}", transfer_truth),
         _route("POST", "/transfers/{transfer_id}/outcome", force_outcome),

@@ -54,9 +54,9 @@ class PlatformAdapter(Protocol):
 
     def rate(self, config: SandboxConfig) -> tuple[float, float]: ...
 
-    def too_many_requests(self, retry_after: int | None) -> Reply: ...
+    def too_many_requests(self, config: SandboxConfig, retry_after: int | None) -> Reply: ...
 
-    def internal_error(self) -> Reply: ...
+    def internal_error(self, config: SandboxConfig) -> Reply: ...
 
 
 def state_of(request: Request) -> SandboxState:
@@ -124,15 +124,15 @@ def _authorize(
         rate, burst = adapter.rate(config)
         wait = state.limiter.acquire(adapter.rate_key(identity, endpoint), rate, burst)
         if wait is not None:
-            return adapter.too_many_requests(wait if config.retry_after else None)
+            return adapter.too_many_requests(config, wait if config.retry_after else None)
     return identity
 
 
 async def _fault_reply(kind: str, adapter: PlatformAdapter, config: SandboxConfig) -> Reply:
     if kind == "429":
-        return adapter.too_many_requests(1 if config.retry_after else None)
+        return adapter.too_many_requests(config, 1 if config.retry_after else None)
     if kind == "500":
-        return adapter.internal_error()
+        return adapter.internal_error(config)
     if kind == "502":
         return faults.bad_gateway()
     if kind == "503":

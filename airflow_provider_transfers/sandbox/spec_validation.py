@@ -91,6 +91,28 @@ ALLOWED_DEVIATIONS: tuple[AllowedDeviation, ...] = (
         "VoIPbin 429 RATE_LIMIT_EXCEEDED is not declared on most paths (customer_ratelimit.go)",
         lambda f: f.platform == VOIPBIN and f.kind == "undeclared_status" and f.status == 429,
     ),
+    # A query parameter that does not bind (page_size=abc) is refused by the generated wrapper before any
+    # handler (bin-api-manager gens/openapi_server/gen.go:11662-11668 -> server/error.go:117-139), on
+    # operations that declare no 400.
+    AllowedDeviation(
+        "voipbin-undeclared-binding-400",
+        "VoIPbin answers 400 for a query parameter that does not bind (server/error.go:117-139)",
+        lambda f: f.platform == VOIPBIN and f.kind == "undeclared_status" and f.status == 400 and not f.empty_body,
+    ),
+    # The lists check the caller's own permission (bin-api-manager pkg/servicehandler/call.go:185-188,
+    # groupcall.go:59-62) and answer 403 PERMISSION_DENIED without declaring it.
+    AllowedDeviation(
+        "voipbin-undeclared-list-403",
+        "VoIPbin lists answer 403 without the customer admin/manager permission (servicehandler/call.go:185-188)",
+        lambda f: f.platform == VOIPBIN and f.kind == "undeclared_status" and f.status == 403 and not f.empty_body,
+    ),
+    # Every call endpoint refuses a deleted call with 409 STATE_INVALID (bin-api-manager pkg/servicehandler/
+    # call.go:36-38), GET /calls/{id} included, which declares no 409.
+    AllowedDeviation(
+        "voipbin-deleted-call-409",
+        "VoIPbin answers 409 STATE_INVALID for a deleted call on every call endpoint (servicehandler/call.go:36-38)",
+        lambda f: f.platform == VOIPBIN and f.kind == "undeclared_status" and f.status == 409 and not f.empty_body,
+    ),
 )
 """Deviations of the platforms as they are today, each with its source."""
 
@@ -123,6 +145,14 @@ LEGACY_DEVIATIONS: tuple[AllowedDeviation, ...] = (
         "voipbin-legacy-empty-401",
         "legacy wire: a request without credential gets a 401 with an empty body",
         lambda f: f.platform == VOIPBIN and f.status == 401 and f.empty_body and f.kind == "not_json",
+    ),
+    # Before that rework every handler error was a bare 400: not found, another customer's resource, a
+    # deleted call, a refused transfer (bin-api-manager server/calls.go, server/transfers.go at commit 43fbfc62:
+    # c.AbortWithStatus(400)); an unexpected failure was gin's recovery, a bare 500.
+    AllowedDeviation(
+        "voipbin-legacy-bare-errors",
+        "legacy wire: every handler error is a 400 with an empty body, an unexpected failure a bare 500",
+        lambda f: f.platform == VOIPBIN and f.status in (400, 500) and f.empty_body,
     ),
 )
 """Deviations of the pre-2026 wire form, allowed only while the sandbox speaks it (``voipbin_wire=legacy``)."""

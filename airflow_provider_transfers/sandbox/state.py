@@ -81,7 +81,7 @@ class SandboxState:
             self._validator_for(config)
         self.config = config
         self.twilio.config = config
-        self.voipbin.config = config
+        self.voipbin.set_config(config)
 
     @property
     def validator(self) -> SpecValidator | None:

@@ -17,6 +17,7 @@ from airflow_provider_transfers.sandbox.ids import is_sid
 from airflow_provider_transfers.sandbox.pipeline import Ctx, platform_route
 from airflow_provider_transfers.sandbox.reply import Reply, json_reply
 from airflow_provider_transfers.sandbox.state import SandboxState
+from airflow_provider_transfers.sandbox.twilio_state import TRANSFER_TYPES
 
 TRANSFERS = "/v1/Interactions/{InteractionSid}/Channels/{ChannelSid}/Transfers"
 TRANSFER = TRANSFERS + "/{Sid}"
@@ -67,11 +68,11 @@ class TwilioAdapter:
     def rate(self, config: SandboxConfig) -> tuple[float, float]:
         return config.twilio_rate, config.twilio_burst
 
-    def too_many_requests(self, retry_after: int | None) -> Reply:
+    def too_many_requests(self, config: SandboxConfig, retry_after: int | None) -> Reply:
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
         return twilio_error(429, 20429, "Too Many Requests", headers)
 
-    def internal_error(self) -> Reply:
+    def internal_error(self, config: SandboxConfig) -> Reply:
         return twilio_error(500, 20500, "Internal Server Error")
 
 
@@ -87,6 +88,15 @@ def _json_object(ctx: Ctx) -> dict[str, Any] | Reply:
         return twilio_error(400, 20001, "Request body must be a JSON object (Content-Type: application/json)")
     # The spec declares the body an object without properties: its fields are not checked here.
     return body
+
+
+def _invalid_type(value: Any) -> Reply:
+    """A create whose ``type`` is missing or not one of the spec's values (``warm | cold | external``) is
+    refused, never turned into a default: Twilio's own answer here is not documented (a 400 as for any
+    parameter that fails validation, https://www.twilio.com/docs/api/errors/400; the code is our guess)."""
+    got = "missing" if value is None else repr(value)
+    message = f"Invalid Type: expected one of {', '.join(TRANSFER_TYPES)}; got {got}"
+    return twilio_error(400, 20001, message)
 
 
 def _path_sids_valid(ctx: Ctx) -> bool:
@@ -106,6 +116,8 @@ def create_transfer(ctx: Ctx) -> Reply:
     body = _json_object(ctx)
     if isinstance(body, Reply):
         return body
+    if body.get("type") not in TRANSFER_TYPES:
+        return _invalid_type(body.get("type"))
     transfer = store.create_transfer(channel, ctx.identity, body)
     return json_reply(201, store.render_transfer(transfer, ctx.base_url))
 

@@ -2,10 +2,11 @@
 
 A transfer starts ``active`` and, at its planned time (or when the control API says), becomes
 ``completed`` or ``failed`` (terminal). The spec declares the create and update bodies as objects without
-properties, so the sandbox attaches no meaning to them beyond echoing values that keep the response valid:
-``type`` when it is one of the response's enum values, ``to`` (no pattern), and ``from``/``note_sid`` only
-when they are SIDs of the declared prefix. An update stores its body and nothing else: the lifecycle is
-driven through ``/_sandbox/`` only.
+properties; the only thing it says about a transfer's ``type`` is the response's enum ``warm | cold |
+external`` (``flex.v1.interaction.interaction_channel.interaction_transfer``), so a create must name one of
+them (``twilio_api`` refuses it otherwise). Nothing is invented: ``to`` is echoed when the body gives a string,
+``from``/``note_sid`` only when they are SIDs of the declared prefix, and are ``null`` otherwise. An update
+stores its body and nothing else: the lifecycle is driven through ``/_sandbox/`` only.
 """
 
 from __future__ import annotations
@@ -112,7 +113,8 @@ class TwilioStore:
     def create_transfer(
         self, channel: Channel, account_sid: str, body: dict[str, Any], plan: Plan | None = None
     ) -> TwilioTransfer:
-        """Create from an opaque body; ``type``/``from``/``to``/``note_sid`` are taken from it when present."""
+        """Create from a body whose ``type`` is one of :data:`TRANSFER_TYPES` (checked by the caller);
+        ``from``/``to``/``note_sid`` are taken from it when present and valid, else ``null``."""
         now = self.clock.now_us()
         plan = plan or self.planner.plan(self.config)
         transfer = TwilioTransfer(
@@ -122,10 +124,10 @@ class TwilioStore:
             interaction_sid=channel.interaction_sid,
             channel_sid=channel.sid,
             execution_sid=self.ids.sid("QW"),
-            type=body["type"] if body.get("type") in TRANSFER_TYPES else "cold",
-            from_=_sid_or(body.get("from"), "UT", self.ids.sid("UT")),
-            to=_str_or(body.get("to"), self.ids.sid("WW")),
-            note_sid=_sid_or(body.get("note_sid"), "KQ", None),
+            type=body["type"],
+            from_=_sid(body.get("from"), "UT"),
+            to=body["to"] if isinstance(body.get("to"), str) and body["to"] else None,
+            note_sid=_sid(body.get("note_sid"), "KQ"),
             created_us=now,
             updated_us=now,
             last_body=dict(body),
@@ -209,12 +211,8 @@ class TwilioStore:
         }
 
 
-def _sid_or(value: Any, prefix: str, default: str | None) -> str | None:
-    """``value`` when it is a SID with ``prefix`` (the response field's pattern), else ``default``."""
+def _sid(value: Any, prefix: str) -> str | None:
+    """``value`` when it is a SID with ``prefix`` (the response field's pattern), else ``None``."""
     if isinstance(value, str) and re.fullmatch(prefix + r"[0-9a-fA-F]{32}", value):
         return value
-    return default
-
-
-def _str_or(value: Any, default: str) -> str:
-    return value if isinstance(value, str) and value else default
+    return None

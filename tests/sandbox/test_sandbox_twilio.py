@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from airflow_provider_transfers.sandbox.server import TransferSandbox
 
@@ -16,7 +17,7 @@ TRANSFER_FIELDS = {
 
 def _create(twilio: httpx.Client, sandbox: TransferSandbox, body: dict | None = None) -> dict:
     interaction = sandbox.control.create_twilio_interaction()
-    response = twilio.post(transfers_path(interaction), json=body if body is not None else {})
+    response = twilio.post(transfers_path(interaction), json=body if body is not None else {"type": "cold"})
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -86,18 +87,32 @@ def test_update_stores_the_body_and_returns_200(twilio: httpx.Client, sandbox: T
 
 
 def test_request_values_never_break_the_response_schema(twilio: httpx.Client, sandbox: TransferSandbox) -> None:
-    """SID-typed fields (from ^UT, note_sid ^KQ) echo only well-formed SIDs; type only its enum values."""
+    """SID-typed fields (from ^UT, note_sid ^KQ) echo only well-formed SIDs and are null otherwise: nothing
+    is invented, so a typo does not look like a transfer to somebody."""
     interaction = sandbox.control.create_twilio_interaction()
-    odd = {"type": "lukewarm", "from": "alice", "note_sid": "note-1", "to": "queue:sales"}
+    odd = {"type": "warm", "from": "alice", "note_sid": "note-1", "to": "queue:sales"}
     response = twilio.post(transfers_path(interaction), json=odd)
     assert response.status_code == 201
     created = response.json()
-    assert created["type"] == "cold" and created["from"].startswith("UT") and created["from"] != "alice"
-    assert created["note_sid"] is None and created["to"] == "queue:sales"
+    assert (created["type"], created["from"], created["note_sid"], created["to"]) == ("warm", None, None, "queue:sales")
+    bare = twilio.post(transfers_path(interaction), json={"type": "cold"}).json()
+    assert (bare["from"], bare["to"]) == (None, None)
     good = {"from": "UT" + "a" * 32, "note_sid": "KQ" + "b" * 32, "type": "external"}
     echoed = twilio.post(transfers_path(interaction), json=good).json()
     assert (echoed["from"], echoed["note_sid"], echoed["type"]) == (good["from"], good["note_sid"], "external")
     assert sandbox.control.violations() == []
+
+
+@pytest.mark.parametrize("body", [{}, {"to": "WW" + "0" * 32}, {"type": "lukewarm"}, {"type": "WARM"}, {"type": None}])
+def test_a_missing_or_unknown_type_is_refused_not_turned_into_a_transfer(
+    twilio: httpx.Client, sandbox: TransferSandbox, body: dict
+) -> None:
+    """The only thing the spec says of a transfer's type is its enum warm | cold | external: anything else is
+    a 400 (Twilio's exact code here is undocumented) and no transfer exists afterwards."""
+    response = twilio.post(transfers_path(sandbox.control.create_twilio_interaction()), json=body)
+    assert response.status_code == 400
+    assert "warm, cold, external" in response.json()["message"]
+    assert sandbox.control.health()["resources"]["twilio_transfers"] == 0
 
 
 def test_invalid_bodies_are_400(twilio: httpx.Client, sandbox: TransferSandbox) -> None:

@@ -110,11 +110,15 @@ def test_allowed_deviations_are_explicit(validator: SpecValidator) -> None:
         "twilio-undeclared-errors",
         "voipbin-transfer-null-timestamps",
         "voipbin-undeclared-429",
+        "voipbin-undeclared-binding-400",
+        "voipbin-undeclared-list-403",
+        "voipbin-deleted-call-409",
     }
     assert {d.key for d in LEGACY_DEVIATIONS} == {
         "voipbin-legacy-timestamp-format",
         "voipbin-legacy-null-timestamps",
         "voipbin-legacy-empty-401",
+        "voipbin-legacy-bare-errors",
     }
     transfer = {"id": "7f0c2f4e-0000-4000-8000-000000000000", "tm_create": "2026-03-01T10:00:15.5Z", "tm_delete": None}
     raw = validator.check("voipbin", "POST", "/v1.0/transfers", "/x", 200, transfer)
@@ -130,6 +134,10 @@ def test_allowed_deviations_are_explicit(validator: SpecValidator) -> None:
     call = {"id": "7f0c2f4e-0000-4000-8000-000000000000", "tm_hangup": None}
     assert validator.violations("voipbin", "GET", "/v1.0/calls/{id}", "/x", 200, call) != []
     assert validator.violations("voipbin", "GET", "/v1.0/calls", "/x", 400, NO_BODY) != []  # no bare 400 today
+    assert legacy_validator.violations("voipbin", "GET", "/v1.0/calls/{id}", "/x", 400, NO_BODY) == []
+    binding = {"error": {"status": "INVALID_ARGUMENT", "reason": "INVALID_REQUEST_PARAMETER"}}
+    assert validator.violations("voipbin", "GET", "/v1.0/calls", "/x", 400, binding) == []
+    assert validator.violations("voipbin", "GET", "/v1.0/calls/{id}", "/x", 409, NO_BODY) != []
     assert validator.violations("voipbin", "GET", "/v1.0/calls", "/x", 401, NO_BODY) != []
     assert legacy_validator.violations("voipbin", "GET", "/v1.0/calls", "/x", 401, NO_BODY) == []
     assert validator.violations("twilio_flex", "GET", "/v1/Interactions/{Sid}", "/x", 404, {"code": 20404}) == []

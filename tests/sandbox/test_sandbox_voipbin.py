@@ -27,6 +27,7 @@ def _get(client: httpx.Client, path: str) -> dict:
 
 
 def test_create_transfer_shape_and_side_effects(voipbin: httpx.Client, sandbox: TransferSandbox) -> None:
+    sandbox.control.configure(ring_delay_s=5, transfer_delay_min_s=3600, transfer_delay_max_s=3600)
     call = sandbox.control.create_voipbin_call()
     transfer = start_voipbin_transfer(voipbin, call["id"], "blind", targets=2)
     assert transfer["type"] == "blind" and "transfer_type" not in transfer
@@ -52,7 +53,7 @@ def test_create_transfer_shape_and_side_effects(voipbin: httpx.Client, sandbox: 
     # blind.go:90-95: the agent's call is hung up before the groupcall is created.
     agent = _get(voipbin, f"/calls/{call['id']}")
     assert agent["status"] == "hangup" and agent["tm_hangup"] <= groupcall["tm_create"]
-    sandbox.control.advance_clock(0.21)
+    sandbox.control.advance_clock(5)
     assert {_get(voipbin, f"/calls/{cid}")["status"] for cid in groupcall["call_ids"]} == {"ringing"}
 
 
@@ -148,7 +149,12 @@ def test_statuses_only_move_forward(voipbin: httpx.Client, sandbox: TransferSand
     sandbox.control.set_outcome(transfer["id"], "failed")
     with pytest.raises(RuntimeError, match="409"):
         sandbox.control.set_outcome(transfer["id"], "completed")
-    assert voipbin.post(f"/groupcalls/{transfer['groupcall_id']}/hangup").json()["status"] == "hangup"
+    # bin-call-manager pkg/groupcallhandler/hangup.go:45-75: hanging up an ended groupcall sets it back to
+    # hangingup with no member left to bring it to hangup, for good; the transfer stays failed.
+    assert voipbin.post(f"/groupcalls/{transfer['groupcall_id']}/hangup").json()["status"] == "hangingup"
+    sandbox.control.advance_clock(60)
+    assert _get(voipbin, f"/groupcalls/{transfer['groupcall_id']}")["status"] == "hangingup"
+    assert sandbox.control.transfer(transfer["id"])["status"] == "failed"
 
 
 def test_transfer_errors(voipbin: httpx.Client, sandbox: TransferSandbox) -> None:
@@ -159,11 +165,17 @@ def test_transfer_errors(voipbin: httpx.Client, sandbox: TransferSandbox) -> Non
     live = sandbox.control.create_voipbin_call()
     good = {"transfer_type": "blind", "transferee_addresses": [{"type": "tel", "target": "+15550001111"}]}
     cases = [
-        ({**good, "transferer_call_id": "7f0c2f4e-0000-4000-8000-000000000000"}, 404, "RESOURCE_NOT_FOUND"),
-        ({**good, "transferer_call_id": "nope"}, 404, "RESOURCE_NOT_FOUND"),
+        # bin-call-manager pkg/callhandler/db.go:166-184; "nope" is uuid.FromStringOrNil -> the nil UUID.
+        ({**good, "transferer_call_id": "7f0c2f4e-0000-4000-8000-000000000000"}, 404, "CALL_NOT_FOUND"),
+        ({**good, "transferer_call_id": "nope"}, 404, "CALL_NOT_FOUND"),
         ({**good, "transferer_call_id": ringing["id"]}, 500, "INTERNAL"),  # not in a conference
         ({**good, "transfer_type": "warm", "transferer_call_id": live["id"]}, 500, "INTERNAL"),
-        ({**good, "transferer_call_id": live["id"], "transferee_addresses": []}, 500, "INTERNAL"),
+        # attended: the groupcall is refused before anything else happens (attended.go:21-44)
+        (
+            {**good, "transfer_type": "attended", "transferer_call_id": live["id"], "transferee_addresses": []},
+            500,
+            "INTERNAL",
+        ),
     ]
     for body, status, reason in cases:
         response = voipbin.post("/transfers", json=body)
@@ -187,6 +199,29 @@ def test_transfer_errors(voipbin: httpx.Client, sandbox: TransferSandbox) -> Non
     assert _get(voipbin, f"/calls/{live['id']}")["status"] == "progressing"  # a refusal changes nothing
 
 
+@pytest.mark.parametrize(
+    "addresses",
+    [
+        [],  # bin-call-manager pkg/groupcallhandler/start.go:47-50: no destination
+        [{"type": "conference", "target": "7f0c2f4e-0000-4000-8000-000000000001"}],  # dial.go:170-172
+        [{"type": "extension", "target": "7f0c2f4e-0000-4000-8000-000000000002"}],  # dial.go:197-200: no contact
+    ],
+)
+def test_blind_refusal_comes_after_the_agent_was_hung_up(
+    voipbin: httpx.Client, sandbox: TransferSandbox, addresses: list[dict[str, str]]
+) -> None:
+    """blind.go:90-121: the agent's call is hung up before the groupcall is created; a groupcall that cannot
+    be created is a 500 (transfer.go -> listenhandler/v1_transfers.go:28-32) with the agent already gone, and
+    no transfer. The customer stays (the agent's call is chained to theirs, not the other way round)."""
+    live = sandbox.control.create_voipbin_call()
+    body = {"transfer_type": "blind", "transferer_call_id": live["id"], "transferee_addresses": addresses}
+    response = voipbin.post("/transfers", json=body)
+    assert (response.status_code, response.json()["error"]["reason"]) == (500, "INTERNAL")
+    assert sandbox.control.health()["resources"]["voipbin_transfers"] == 0
+    assert _get(voipbin, f"/calls/{live['id']}")["status"] == "hangup"
+    assert _get(voipbin, f"/calls/{live['master_call_id']}")["status"] == "progressing"
+
+
 def test_auth_cookie_query_and_jwt(sandbox: TransferSandbox) -> None:
     creds = sandbox.credentials
     url = sandbox.voipbin_url
@@ -206,8 +241,9 @@ def test_auth_cookie_query_and_jwt(sandbox: TransferSandbox) -> None:
     # authenticate.go:295-323: a token cookie or ?token= works as well.
     assert httpx.get(path, cookies={"token": token}).status_code == 200
     assert httpx.get(path, params={"token": token}).status_code == 200
+    # bin-api-manager lib/service/auth.go:55-61: a refused login is a bare 400.
     wrong = httpx.post(f"{sandbox.url}/auth/login", json={"username": creds.voipbin_username, "password": "x"})
-    assert wrong.status_code == 401
+    assert (wrong.status_code, wrong.content) == (400, b"")
 
 
 def test_jwt_expires(sandbox: TransferSandbox) -> None:
@@ -335,3 +371,228 @@ def test_legacy_wire_deleted_style(voipbin: httpx.Client, sandbox: TransferSandb
     page = voipbin.get("/calls", params={"page_size": 1}).json()
     assert LEGACY_TIME.match(page["next_page_token"])
     assert voipbin.get("/calls", params={"page_size": 1, "page_token": page["next_page_token"]}).json()["result"]
+
+
+# ------------------------------------------------------------------ production behaviours (issue 18)
+
+OTHER_CUSTOMER = "0b0b0b0b-0000-4000-8000-0b0b0b0b0b0b"
+DENIED = ("PERMISSION_DENIED", "PERMISSION_DENIED")
+
+
+def _error(response: httpx.Response) -> tuple[int, str, str]:
+    error = response.json()["error"]
+    return response.status_code, error["status"], error["reason"]
+
+
+@pytest.mark.parametrize("wire", ["current", "legacy"])
+def test_another_customers_call_and_groupcall_are_403_not_404(
+    voipbin: httpx.Client, sandbox: TransferSandbox, wire: str
+) -> None:
+    """bin-api-manager pkg/servicehandler/call.go:148-158, groupcall.go:109-119, transfer.go:33-42: the
+    resource exists, so it is a 403 PERMISSION_DENIED; before April 2026 a bare 400 (server/calls.go at
+    43fbfc62)."""
+    sandbox.control.configure(voipbin_wire=wire)
+    (theirs,) = sandbox.control.seed("voipbin", customer_id=OTHER_CUSTOMER, delay_s=3600)
+    mine = sandbox.control.create_voipbin_call()
+    requests = [
+        voipbin.get(f"/calls/{theirs['transferer_call_id']}"),
+        voipbin.post(f"/calls/{theirs['transferer_call_id']}/hangup"),
+        voipbin.get(f"/groupcalls/{theirs['groupcall_id']}"),
+        voipbin.post(f"/groupcalls/{theirs['groupcall_id']}/hangup"),
+        voipbin.post(
+            "/transfers",
+            json={
+                "transfer_type": "attended",
+                "transferer_call_id": sandbox.control.create_voipbin_call(customer_id=OTHER_CUSTOMER)["id"],
+                "transferee_addresses": [{"type": "tel", "target": "+15550001111"}],
+            },
+        ),
+    ]
+    for response in requests:
+        if wire == "legacy":
+            assert (response.status_code, response.content) == (400, b"")
+        else:
+            assert _error(response) == (403, *DENIED)
+    assert sandbox.control.transfer(theirs["id"])["groupcall"]["status"] == "progressing"  # nothing happened
+    assert _get(voipbin, f"/calls/{mine['id']}")["customer_id"] == sandbox.credentials.voipbin_customer_id
+    listed = voipbin.get("/groupcalls").json()["result"]
+    assert theirs["groupcall_id"] not in {g["id"] for g in listed}
+
+
+def test_credentials_without_the_permission_are_refused_on_the_list_too(
+    voipbin: httpx.Client, sandbox: TransferSandbox
+) -> None:
+    """servicehandler/etc.go:13-27: without the customer admin/manager permission every call and groupcall
+    endpoint answers 403, the lists included (call.go:185-188): what tells refused credentials apart."""
+    call = sandbox.control.create_voipbin_call()
+    sandbox.control.configure(voipbin_permission=False)
+    assert _error(voipbin.get("/calls", params={"page_size": 1})) == (403, *DENIED)
+    assert _error(voipbin.get(f"/calls/{call['id']}")) == (403, *DENIED)
+
+
+@pytest.mark.parametrize("wire", ["current", "legacy"])
+def test_a_deleted_call_answers_409(voipbin: httpx.Client, sandbox: TransferSandbox, wire: str) -> None:
+    """DELETE /calls/{id} hangs the call up and marks it deleted (bin-call-manager pkg/callhandler/call.go:
+    13-49); every call endpoint then refuses it with 409 STATE_INVALID (servicehandler/call.go:36-38)."""
+    sandbox.control.configure(voipbin_wire=wire)
+    call = sandbox.control.create_voipbin_call()
+    deleted = voipbin.delete(f"/calls/{call['id']}")
+    assert deleted.status_code == 200 and deleted.json()["status"] == "hangup" and deleted.json()["tm_delete"]
+    other = sandbox.control.create_voipbin_call()
+    assert sandbox.control.delete_voipbin_call(other["id"])["tm_delete"]
+    for cid in (call["id"], other["id"]):
+        responses = [
+            voipbin.get(f"/calls/{cid}"),
+            voipbin.post(f"/calls/{cid}/hangup"),
+            voipbin.post("/transfers", json={"transfer_type": "blind", "transferer_call_id": cid}),
+        ]
+        for response in responses:
+            if wire == "legacy":
+                assert (response.status_code, response.content) == (400, b"")
+            else:
+                assert _error(response) == (409, "FAILED_PRECONDITION", "STATE_INVALID")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"transfer_type": 1},
+        {"transferer_call_id": ["x"]},
+        {"transferee_addresses": "tel:+15550001111"},
+        {"transferee_addresses": [{"type": "tel", "target": 15550001111}]},
+        {"transferee_addresses": [1]},
+    ],
+)
+def test_a_wrongly_typed_body_is_400_invalid_json_body(
+    voipbin: httpx.Client, sandbox: TransferSandbox, body: dict
+) -> None:
+    """server/transfers.go:44-53: gin's BindJSON into PostTransfersJSONBody (gens/openapi_server/gen.go:
+    7855-7863, CommonAddress 2561-2576) fails on a field of the wrong type."""
+    call = sandbox.control.create_voipbin_call()
+    response = voipbin.post("/transfers", json={"transfer_type": "blind", "transferer_call_id": call["id"], **body})
+    assert _error(response) == (400, "INVALID_ARGUMENT", "INVALID_JSON_BODY")
+    assert _get(voipbin, f"/calls/{call['id']}")["status"] == "progressing"
+
+
+def test_a_null_body_binds_and_finds_no_call(voipbin: httpx.Client) -> None:
+    response = voipbin.post("/transfers", content=b"null", headers={"Content-Type": "application/json"})
+    assert _error(response) == (404, "NOT_FOUND", "CALL_NOT_FOUND")
+
+
+@pytest.mark.parametrize("wire", ["current", "legacy"])
+def test_page_size_that_is_no_integer_is_400(voipbin: httpx.Client, sandbox: TransferSandbox, wire: str) -> None:
+    """gens/openapi_server/gen.go:11662-11668 binds page_size before the handler: today through
+    server/error.go:117-139, before July 2026 oapi-codegen's default {"msg": ...}. Out of range: 100."""
+    sandbox.control.configure(voipbin_wire=wire, rate_limit=False)
+    sandbox.control.seed("voipbin", 2, delay_s=3600)
+    response = voipbin.get("/calls", params={"page_size": "ten"})
+    assert response.status_code == 400
+    if wire == "legacy":
+        assert response.json()["msg"].startswith("Invalid format for parameter page_size")
+    else:
+        assert _error(response) == (400, "INVALID_ARGUMENT", "INVALID_REQUEST_PARAMETER")
+    for size in ("0", "-1", "1000"):
+        assert len(voipbin.get("/calls", params={"page_size": size}).json()["result"]) == 6
+
+
+def _login(sandbox: TransferSandbox, **body: object) -> httpx.Response:
+    return httpx.post(f"{sandbox.url}/auth/login", json=body)
+
+
+@pytest.mark.parametrize("wire", ["current", "legacy"])
+def test_login_refusals_are_bare_400s_and_tokens_carry_a_string_expire(sandbox: TransferSandbox, wire: str) -> None:
+    """lib/service/auth.go:43-61: a body that does not bind and a wrong username or password are both a bare
+    400. pkg/servicehandler/auth.go:14-49, boot.go:165-183: the token's claims are type, agent and a string
+    expire (utilhandler/time.go:10), no exp; before 2026 no type and expire as Go's Time.String()."""
+    import base64
+    import json
+
+    sandbox.control.configure(voipbin_wire=wire)
+    creds = sandbox.credentials
+    for body in ({}, {"username": creds.voipbin_username}, {"username": 1, "password": "x"}):
+        refused = _login(sandbox, **body)
+        assert (refused.status_code, refused.content) == (400, b""), body
+    assert httpx.post(f"{sandbox.url}/auth/login", content=b"{").status_code == 400
+    wrong = _login(sandbox, username=creds.voipbin_username, password="nope")
+    assert (wrong.status_code, wrong.content) == (400, b"")
+    token = _login(sandbox, username=creds.voipbin_username, password=creds.voipbin_password).json()["token"]
+    payload = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert "exp" not in claims and claims["agent"]["customer_id"] == creds.voipbin_customer_id
+    if wire == "legacy":
+        assert "type" not in claims and re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)?", claims["expire"])
+    else:
+        assert claims["type"] == "agent"
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z", claims["expire"])
+    call = sandbox.control.create_voipbin_call()
+    url = f"{sandbox.voipbin_url}/calls/{call['id']}"
+    assert httpx.get(url, headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    sandbox.control.advance_clock(7 * 24 * 3600 + 1)
+    expired = httpx.get(url, headers={"Authorization": f"Bearer {token}"})
+    if wire == "legacy":
+        assert (expired.status_code, expired.content) == (401, b"")
+    else:
+        assert _error(expired) == (401, "UNAUTHENTICATED", "INVALID_CREDENTIALS")
+
+
+def test_legacy_wire_rate_limit_and_internal_errors(voipbin: httpx.Client, sandbox: TransferSandbox) -> None:
+    """The first rate limiter (lib/middleware/ratelimit.go:70-80 at 4e720e6a) answered {"error":
+    "rate_limit_exceeded", "message"} without Retry-After; an unexpected failure was gin's bare 500."""
+    sandbox.control.configure(voipbin_wire="legacy", voipbin_rate=0.001, voipbin_burst=1)
+    voipbin.get("/calls")
+    limited = voipbin.get("/calls")
+    assert limited.status_code == 429 and "Retry-After" not in limited.headers
+    assert limited.json() == {"error": "rate_limit_exceeded", "message": "Too many requests. Please try again later."}
+    sandbox.control.configure(rate_limit=False, faults="500=1.0")
+    failed = voipbin.get("/calls")
+    assert (failed.status_code, failed.content) == (500, b"")
+
+
+def test_legacy_wire_bad_credentials_are_a_bare_401(sandbox: TransferSandbox) -> None:
+    """lib/middleware/authenticate.go at 43fbfc62: c.AbortWithStatus(401) for any failed authentication."""
+    sandbox.control.configure(voipbin_wire="legacy")
+    for kwargs in ({"cookies": {"accesskey": "nope"}}, {"headers": {"Authorization": "Bearer a.b.c"}}):
+        response = httpx.get(f"{sandbox.voipbin_url}/calls", **kwargs)  # type: ignore[arg-type]
+        assert (response.status_code, response.content) == (401, b"")
+
+
+def test_transferee_calls_are_chained_to_the_customers_call(voipbin: httpx.Client, sandbox: TransferSandbox) -> None:
+    """callhandler/outgoing_call.go:335-343 -> chained_call.go:14-69: each transferee call gets the customer's
+    call as master_call_id and joins its chained_call_ids; hanging the customer up hangs them up
+    (callhandler/hangup.go:89-101)."""
+    sandbox.control.configure(transfer_delay_min_s=3600, transfer_delay_max_s=3600)
+    call = sandbox.control.create_voipbin_call()
+    transfer = start_voipbin_transfer(voipbin, call["id"], "attended", targets=2)
+    groupcall = _get(voipbin, f"/groupcalls/{transfer['groupcall_id']}")
+    customer = _get(voipbin, f"/calls/{call['master_call_id']}")
+    assert customer["chained_call_ids"] == [call["id"], *groupcall["call_ids"]]
+    assert {_get(voipbin, f"/calls/{c}")["master_call_id"] for c in groupcall["call_ids"]} == {customer["id"]}
+    sandbox.control.voipbin_event(transfer["id"], "caller_hangup")
+    assert {_get(voipbin, f"/calls/{c}")["status"] for c in [call["id"], *groupcall["call_ids"]]} == {"hangup"}
+    assert _get(voipbin, f"/groupcalls/{transfer['groupcall_id']}")["status"] == "hangup"
+
+
+def test_agent_and_extension_addresses_among_several_are_nested_groupcalls(
+    voipbin: httpx.Client, sandbox: TransferSandbox
+) -> None:
+    """groupcallhandler/start.go:112-147 (IsGroupcallTypeAddress, 243-252); an answer there never reaches the
+    top groupcall (answer.go:69-82), which keeps ringing its other members."""
+    sandbox.control.configure(transfer_delay_min_s=3600, transfer_delay_max_s=3600)
+    call = sandbox.control.create_voipbin_call()
+    addresses = [
+        {"type": "agent", "target": "7f0c2f4e-0000-4000-8000-00000000a9e1"},
+        {"type": "extension", "target": "1001", "target_name": "1001"},
+        {"type": "tel", "target": "+15550001111"},
+    ]
+    body = {"transfer_type": "blind", "transferer_call_id": call["id"], "transferee_addresses": addresses}
+    transfer = voipbin.post("/transfers", json=body).json()
+    top = _get(voipbin, f"/groupcalls/{transfer['groupcall_id']}")
+    assert (len(top["call_ids"]), len(top["groupcall_ids"]), top["call_count"], top["groupcall_count"]) == (1, 2, 1, 2)
+    nested = [_get(voipbin, f"/groupcalls/{g}") for g in top["groupcall_ids"]]
+    assert {g["master_groupcall_id"] for g in nested} == {top["id"]}
+    assert [g["destinations"][0]["type"] for g in nested] == ["agent", "extension"]
+    sandbox.control.voipbin_event(transfer["id"], "answer", address=0)
+    top = _get(voipbin, f"/groupcalls/{transfer['groupcall_id']}")
+    assert top["answer_call_id"] == top["answer_groupcall_id"] == NIL_UUID
+    assert _get(voipbin, f"/groupcalls/{nested[0]['id']}")["answer_call_id"] != NIL_UUID
+    assert _get(voipbin, f"/calls/{top['call_ids'][0]}")["status"] in ("dialing", "ringing")  # still ringing

@@ -41,11 +41,11 @@ def sandbox(transfer_sandbox_env: Any) -> Any:
 
 
 def test_poke_waits_while_active_then_returns_the_final_check(sandbox: Any) -> None:
-    [transfer] = sandbox.control.seed("twilio_flex", outcome="completed", delay_s=0.3)
+    [transfer] = sandbox.control.seed("twilio_flex", outcome="completed", delay_s=3600)
     task = sensor(TWILIO, transfer)
 
     assert task.poke(CTX).is_done is False
-    time.sleep(0.4)
+    sandbox.control.set_outcome(transfer["sid"], "completed")  # between the pokes, however slow the machine
     done = task.poke(CTX)
 
     assert done.is_done is True
@@ -56,11 +56,11 @@ def test_poke_waits_while_active_then_returns_the_final_check(sandbox: Any) -> N
 
 def test_poke_of_a_list_returns_a_list_and_skips_finished_transfers(sandbox: Any) -> None:
     transfers = sandbox.control.seed("voipbin", 2, outcome="completed", delay_s=0)
-    [late] = sandbox.control.seed("voipbin", outcome="completed", delay_s=0.3)
+    [late] = sandbox.control.seed("voipbin", outcome="completed", delay_s=3600)
     task = sensor(VOIPBIN, [*transfers, late])
 
     assert task.poke(CTX).is_done is False
-    time.sleep(0.35)
+    sandbox.control.set_outcome(late["id"], "completed")
     done = task.poke(CTX)
 
     assert [c["transfer_id"] for c in done.xcom_value] == [t["id"] for t in (*transfers, late)]

@@ -82,8 +82,8 @@ async def test_active_then_completed_is_success(
     assert event["transfer_ids"] == [check["transfer_id"]]
     assert trig.state.attempts >= 2  # it was active first
     # Never more than one check per poll (two requests for an attended transfer, plus the answering call
-    # once its agent hung up: the check that finds it completed).
-    extra_final = 1 if transfer_type == "attended" else 0
+    # and the customer's call once its agent hung up: the check that finds it completed).
+    extra_final = 2 if transfer_type == "attended" else 0
     assert requests(sandbox, platform) <= trig.state.attempts * requests_per_check + extra_final
 
 

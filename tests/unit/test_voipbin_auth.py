@@ -81,7 +81,7 @@ def test_access_key_that_cannot_be_a_cookie_is_refused_without_echoing_it(bad: s
 
 @respx.mock
 def test_jwt_login_once_then_bearer_on_every_request() -> None:
-    token = jwt(exp=4_000_000_000)
+    token = jwt(expire=4_000_000_000)
     login = respx.post(VB_LOGIN).mock(return_value=httpx.Response(200, json={"username": USERNAME, "token": token}))
     api = respx.get(GROUPCALL_URL).mock(return_value=httpx.Response(200, json=groupcall_json()))
     hook = make_hook(login=USERNAME, password=PASSWORD)
@@ -111,9 +111,9 @@ def test_login_sits_beside_the_versioned_api(host: str, login_url: str) -> None:
 
 
 @respx.mock
-def test_token_is_renewed_a_margin_before_its_exp() -> None:
+def test_token_is_renewed_a_margin_before_its_expire() -> None:
     clock = FakeClock()
-    first, second = jwt(exp=clock.now + 1000, marker="one"), jwt(exp=clock.now + 100_000, marker="two")
+    first, second = jwt(expire=clock.now + 1000, marker="one"), jwt(expire=clock.now + 100_000, marker="two")
     login = respx.post(VB_LOGIN).mock(
         side_effect=[httpx.Response(200, json={"token": first}), httpx.Response(200, json={"token": second})]
     )
@@ -124,14 +124,14 @@ def test_token_is_renewed_a_margin_before_its_exp() -> None:
         clock.now += 850  # inside the lifetime, before the margin (a tenth of 1000 s)
         client.get(GROUPCALL_URL)
         assert login.call_count == 1
-        clock.now += 60  # 910 s: within 100 s of exp -> renew before sending
+        clock.now += 60  # 910 s: within 100 s of expire -> renew before sending
         client.get(GROUPCALL_URL)
     assert login.call_count == 2
     assert api.calls.last.request.headers["authorization"] == f"Bearer {second}"
 
 
 @respx.mock
-def test_token_without_exp_is_assumed_to_last_seven_days() -> None:
+def test_token_without_expire_is_assumed_to_last_seven_days() -> None:
     clock = FakeClock()
     login = respx.post(VB_LOGIN).mock(return_value=httpx.Response(200, json={"token": "opaque-token-value"}))
     respx.get(GROUPCALL_URL).mock(return_value=httpx.Response(200, json=groupcall_json()))
@@ -147,7 +147,7 @@ def test_token_without_exp_is_assumed_to_last_seven_days() -> None:
 
 
 def test_token_expiry_reads_exp_and_tolerates_garbage() -> None:
-    assert token_expiry(jwt(exp=1234)) == 1234.0
+    assert token_expiry(jwt(expire=1234)) == 1234.0
     assert token_expiry(jwt()) is None
     assert token_expiry("not-a-jwt") is None
     assert token_expiry("a.!!!.c") is None
@@ -155,7 +155,7 @@ def test_token_expiry_reads_exp_and_tolerates_garbage() -> None:
 
 @respx.mock
 def test_401_renews_the_token_once_and_replays_the_request() -> None:
-    old, new = jwt(exp=4_000_000_000, marker="old"), jwt(exp=4_000_000_000, marker="new")
+    old, new = jwt(expire=4_000_000_000, marker="old"), jwt(expire=4_000_000_000, marker="new")
     login = respx.post(VB_LOGIN).mock(
         side_effect=[httpx.Response(200, json={"token": old}), httpx.Response(200, json={"token": new})]
     )
@@ -179,7 +179,7 @@ def test_401_renews_the_token_once_and_replays_the_request() -> None:
 
 @respx.mock
 def test_a_second_401_is_not_renewed_again() -> None:
-    login = respx.post(VB_LOGIN).mock(return_value=httpx.Response(200, json={"token": jwt(exp=4_000_000_000)}))
+    login = respx.post(VB_LOGIN).mock(return_value=httpx.Response(200, json={"token": jwt(expire=4_000_000_000)}))
     api = respx.get(GROUPCALL_URL).mock(
         side_effect=[httpx.Response(200, json=groupcall_json())]
         + [httpx.Response(401, json=error_json("UNAUTHENTICATED", "TOKEN_INVALID", "no"))] * 5
@@ -195,7 +195,7 @@ def test_a_second_401_is_not_renewed_again() -> None:
 
 @respx.mock
 def test_401_right_after_a_fresh_login_is_not_renewed() -> None:
-    login = respx.post(VB_LOGIN).mock(return_value=httpx.Response(200, json={"token": jwt(exp=4_000_000_000)}))
+    login = respx.post(VB_LOGIN).mock(return_value=httpx.Response(200, json={"token": jwt(expire=4_000_000_000)}))
     respx.get(GROUPCALL_URL).mock(return_value=httpx.Response(401, json=error_json("UNAUTHENTICATED", "X", "no")))
     with pytest.raises(TransferAuthError):
         make_hook(login=USERNAME, password=PASSWORD).get_groupcall(GROUPCALL_ID)
@@ -218,6 +218,8 @@ def test_login_failure_is_an_auth_error_naming_the_user_not_the_password(respons
         make_hook(login=USERNAME, password=PASSWORD).get_groupcall(GROUPCALL_ID)
     text = str(info.value)
     assert f"login as {USERNAME!r} failed" in text
+    if response.status_code == 400:  # lib/service/auth.go:55-61: VoIPbin's answer to a wrong password
+        assert "username or password" in text
     assert info.value.path == "/auth/login"
     assert PASSWORD not in text and PASSWORD not in repr(info.value)
     assert not api.called
@@ -232,7 +234,7 @@ def test_login_answer_without_token_is_a_server_error() -> None:
 
 @respx.mock
 async def test_async_flow_does_not_renew_a_token_refused_right_after_login() -> None:
-    token = jwt(exp=4_000_000_000)
+    token = jwt(expire=4_000_000_000)
     login = respx.post(VB_LOGIN).mock(return_value=httpx.Response(200, json={"token": token}))
     api = respx.get(GROUPCALL_URL).mock(
         side_effect=[
@@ -249,7 +251,7 @@ async def test_async_flow_does_not_renew_a_token_refused_right_after_login() -> 
 
 @respx.mock
 async def test_async_hook_renews_an_old_token_once_on_401() -> None:
-    old, new = jwt(exp=4_000_000_000, marker="old"), jwt(exp=4_000_000_000, marker="new")
+    old, new = jwt(expire=4_000_000_000, marker="old"), jwt(expire=4_000_000_000, marker="new")
     login = respx.post(VB_LOGIN).mock(
         side_effect=[httpx.Response(200, json={"token": old}), httpx.Response(200, json={"token": new})]
     )
@@ -283,7 +285,7 @@ def test_sync_flow_registers_the_token_with_the_masker_and_async_uses_the_async_
 
     monkeypatch.setattr(voipbin_auth, "_mask", masked.append)
     monkeypatch.setattr(voipbin_auth, "_amask", amask)
-    token = jwt(exp=4_000_000_000)
+    token = jwt(expire=4_000_000_000)
     respx.post(VB_LOGIN).mock(return_value=httpx.Response(200, json={"token": token}))
     respx.get(GROUPCALL_URL).mock(return_value=httpx.Response(200, json=groupcall_json()))
     make_hook(login=USERNAME, password=PASSWORD).get_groupcall(GROUPCALL_ID)
@@ -308,7 +310,7 @@ def test_no_secret_in_debug_logs_reprs_or_errors(
     caplog.set_level(logging.DEBUG)
     for name in ("", "httpx", "httpcore", "airflow_provider_transfers"):
         logging.getLogger(name).setLevel(logging.DEBUG)
-    token = jwt(exp=4_000_000_000, marker="sekrit-signature")
+    token = jwt(expire=4_000_000_000, marker="sekrit-signature")
     logging.getLogger("canary").debug("canary %s %s %s", token, PASSWORD, ACCESS_KEY)
     assert token in caplog.text and PASSWORD in caplog.text and ACCESS_KEY in caplog.text
     caplog.clear()

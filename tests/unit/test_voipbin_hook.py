@@ -15,6 +15,7 @@ from airflow_provider_transfers.exceptions import (
     TransferConfigError,
     TransferConflictError,
     TransferNotFoundError,
+    TransferPermissionError,
     TransferRateLimitError,
     TransferServerError,
     TransferValidationError,
@@ -225,14 +226,28 @@ def test_error_envelope_is_parsed() -> None:
 
 
 @respx.mock
-def test_bare_400_with_empty_body_says_so_and_hints_at_authentication() -> None:
+def test_bare_400_with_empty_body_says_so_and_what_pre_2026_servers_mean_by_it() -> None:
+    """Before April 2026 every handler error was a bare 400 (server/calls.go at 43fbfc62) and bad credentials
+    a bare 401: once GET /calls shows the credentials are fine, the 400 concerns this resource only."""
     respx.get(GROUPCALL).mock(return_value=httpx.Response(400))
+    probe = respx.get(f"{VB_BASE}/calls").mock(return_value=httpx.Response(200, json={"result": []}))
     with pytest.raises(TransferApiError) as info:
         make_hook().get_groupcall(GROUPCALL_ID)
+    assert not isinstance(info.value, TransferAuthError)
     assert info.value.status_code == 400
     assert "empty body" in info.value.message
     assert info.value.hint == BARE_400_HINT
-    assert "authentication" in str(info.value)
+    assert "another customer" in str(info.value)
+    assert probe.call_count == 1
+
+
+@respx.mock
+def test_bare_400_on_the_list_too_is_the_credentials() -> None:
+    respx.get(GROUPCALL).mock(return_value=httpx.Response(400))
+    respx.get(f"{VB_BASE}/calls").mock(return_value=httpx.Response(400))
+    with pytest.raises(TransferAuthError) as info:
+        make_hook().get_groupcall(GROUPCALL_ID)
+    assert "GET /calls are refused alike" in str(info.value) and "permission" in str(info.value)
 
 
 @respx.mock
@@ -445,7 +460,7 @@ def test_test_connection_ok_sends_one_list_request() -> None:
     ("response", "expected"),
     [
         (httpx.Response(401, json=error_json("UNAUTHENTICATED", "INVALID_ACCESS_KEY", "not valid")), "Bad credentials"),
-        (httpx.Response(400), "Bad credentials"),
+        (httpx.Response(400), "Credentials accepted but not permitted"),  # pre-2026: bad credentials are a 401
         (
             httpx.Response(403, json=error_json("PERMISSION_DENIED", "NO_PERMISSION", "nope")),
             "Credentials accepted but not permitted",
@@ -478,7 +493,7 @@ def test_test_connection_with_a_refused_login_is_bad_credentials() -> None:
 
 @respx.mock
 def test_test_connection_with_jwt_names_the_user() -> None:
-    respx.post(VB_LOGIN).mock(return_value=httpx.Response(200, json={"token": jwt(exp=4_000_000_000)}))
+    respx.post(VB_LOGIN).mock(return_value=httpx.Response(200, json={"token": jwt(expire=4_000_000_000)}))
     respx.get(f"{VB_BASE}/calls").mock(return_value=httpx.Response(200, json={"result": []}))
     ok, message = make_hook(voipbin_connection(login=USERNAME, password=PASSWORD)).test_connection()
     assert ok and USERNAME in message
@@ -489,3 +504,88 @@ def test_auth_errors_are_transfer_auth_errors() -> None:
     respx.get(GROUPCALL).mock(return_value=httpx.Response(401, json=error_json("UNAUTHENTICATED", "X", "no")))
     with pytest.raises(TransferAuthError):
         make_hook().get_groupcall(GROUPCALL_ID)
+
+
+# ---------------------------------------------------------------------------------------- refused resources
+
+LIST = f"{VB_BASE}/calls"
+DENIED = error_json("PERMISSION_DENIED", "PERMISSION_DENIED", "You do not have permission to access this resource.")
+
+
+@respx.mock
+def test_a_403_on_one_resource_is_that_resources_problem_once_the_list_shows_the_credentials_work() -> None:
+    """bin-api-manager pkg/servicehandler/groupcall.go:116-119: another customer's groupcall is a 403
+    PERMISSION_DENIED. GET /calls, which only the credentials' own permission decides, tells it from
+    credentials without the permission; asked once per hook."""
+    respx.get(GROUPCALL).mock(return_value=httpx.Response(403, json=DENIED))
+    respx.get(CALL).mock(return_value=httpx.Response(403, json=DENIED))
+    probe = respx.get(LIST).mock(return_value=httpx.Response(200, json={"result": [], "next_page_token": ""}))
+    hook = make_hook()
+    with pytest.raises(TransferPermissionError) as info:
+        hook.get_groupcall(GROUPCALL_ID)
+    assert not isinstance(info.value, TransferAuthError)
+    text = str(info.value)
+    assert (
+        "PERMISSION_DENIED" in text and f"GET /groupcalls/{GROUPCALL_ID}" in text and "another VoIPbin customer" in text
+    )
+    assert info.value.request_id == "req_ABCDEF0123456789" and not info.value.retryable
+    with pytest.raises(TransferPermissionError):
+        hook.check_transfer(transfer_json("attended"))
+    assert probe.call_count == 1
+    assert dict(probe.calls.last.request.url.params) == {"page_size": "1"}
+
+
+@respx.mock
+def test_a_403_everywhere_is_the_connections_credentials() -> None:
+    respx.get(GROUPCALL).mock(return_value=httpx.Response(403, json=DENIED))
+    respx.get(LIST).mock(return_value=httpx.Response(403, json=DENIED))
+    with pytest.raises(TransferAuthError) as info:
+        make_hook().get_groupcall(GROUPCALL_ID)
+    assert "refused alike" in str(info.value) and "admin or manager permission" in str(info.value)
+
+
+@respx.mock
+def test_a_403_that_is_not_permission_denied_is_the_credentials_without_asking() -> None:
+    """lib/middleware/authenticate.go: a frozen account is a 403 ACCOUNT_FROZEN on every request."""
+    frozen = error_json("PERMISSION_DENIED", "ACCOUNT_FROZEN", "This account is frozen. Contact support.")
+    respx.get(GROUPCALL).mock(return_value=httpx.Response(403, json=frozen))
+    probe = respx.get(LIST).mock(return_value=httpx.Response(200, json={"result": []}))
+    with pytest.raises(TransferAuthError) as info:
+        make_hook().get_groupcall(GROUPCALL_ID)
+    assert info.value.reason == "ACCOUNT_FROZEN" and not probe.called
+
+
+@respx.mock
+def test_a_probe_that_cannot_answer_leaves_the_verdict_open() -> None:
+    respx.get(GROUPCALL).mock(return_value=httpx.Response(403, json=DENIED))
+    probe = respx.get(LIST).mock(
+        side_effect=[httpx.Response(503, json=error_json("UNAVAILABLE", "X", "later"))] * 2
+        + [httpx.Response(200, json={"result": []})]
+    )
+    hook = make_hook(max_attempts=2)
+    with pytest.raises(TransferServerError):
+        hook.get_groupcall(GROUPCALL_ID)
+    with pytest.raises(TransferPermissionError):
+        hook.get_groupcall(GROUPCALL_ID)
+    assert probe.call_count == 3
+
+
+@respx.mock
+async def test_the_async_path_decides_the_same_way() -> None:
+    respx.get(GROUPCALL).mock(return_value=httpx.Response(403, json=DENIED))
+    respx.get(LIST).mock(return_value=httpx.Response(200, json={"result": []}))
+    hook = make_hook()
+    with pytest.raises(TransferPermissionError):
+        await hook.acheck_transfer(transfer_json("blind"))
+    await hook.aclose()
+
+
+@respx.mock
+def test_a_deleted_call_is_a_conflict_that_says_so() -> None:
+    """bin-api-manager pkg/servicehandler/call.go:36-38: every request on a deleted call is a 409."""
+    body = error_json(
+        "FAILED_PRECONDITION", "STATE_INVALID", "The operation is invalid for the current resource state."
+    )
+    respx.get(CALL).mock(return_value=httpx.Response(409, json=body))
+    with pytest.raises(TransferConflictError, match="has been deleted"):
+        make_hook().get_call(TRANSFERER_ID)

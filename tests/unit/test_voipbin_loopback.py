@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
 from airflow.sdk import Connection
 
-from airflow_provider_transfers.exceptions import TransferNotFoundError, TransferServerError
+from airflow_provider_transfers.exceptions import TransferAuthError, TransferNotFoundError, TransferServerError
 from airflow_provider_transfers.hooks.voipbin import VoipbinHook
+from airflow_provider_transfers.hooks.voipbin_auth import JwtAuth
 from airflow_provider_transfers.models import TransferStatus
 from airflow_provider_transfers.operators.voipbin import (
     VoipbinCancelTransferOperator,
@@ -133,6 +135,25 @@ def test_unknown_groupcall_is_not_found(transfer_sandbox: Any) -> None:
     }
     with pytest.raises(TransferNotFoundError, match="24 hours"):
         hook_for(transfer_sandbox).check_transfer(transfer)
+
+
+@pytest.mark.parametrize("wire", ["current", "legacy"])
+def test_token_lifetime_is_the_servers_expire_claim(transfer_sandbox: Any, wire: str) -> None:
+    """The sandbox issues VoIPbin's token shape (type, agent, a string expire, no exp; before 2026 no type and
+    Go's Time.String()): the hook's token expires when the server says, not after the 7-day default."""
+    transfer_sandbox.control.configure(jwt_lifetime_s=600, voipbin_wire=wire)
+    hook = hook_for(transfer_sandbox, jwt=True)
+    hook.get_call(transfer_sandbox.control.create_voipbin_call()["id"])
+    auth = hook.settings.auth
+    assert isinstance(auth, JwtAuth) and auth.expires_at is not None
+    assert 590 < auth.expires_at - time.time() <= 600.5
+
+
+def test_a_refused_login_over_http_says_wrong_username_or_password(transfer_sandbox: Any) -> None:
+    hook = hook_for(transfer_sandbox, jwt=True, password="not-the-password")
+    with pytest.raises(TransferAuthError, match="username or password") as info:
+        hook.get_call(transfer_sandbox.control.create_voipbin_call()["id"])
+    assert info.value.status_code == 400 and "not-the-password" not in str(info.value)
 
 
 def test_expired_jwt_is_renewed_once_over_http(transfer_sandbox: Any) -> None:
