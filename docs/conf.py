@@ -34,8 +34,9 @@ nitpick_ignore_regex = [
     # stay plain text instead of links.
     (r"py:.*", r"(builtins|collections|typing|types|datetime|pathlib|os|asyncio|enum|abc|re|json|logging)\b.*"),
     (r"py:.*", r"(airflow|httpx|httpcore|pydantic|pydantic_core|annotated_types|pendulum|starlette|uvicorn)\b.*"),
-    (r"py:.*", r"(redis|limits|pytest|tenacity|_pytest)\b.*"),
+    (r"py:.*", r"(redis|limits|pytest|tenacity|_pytest|openlineage|attr)\b.*"),
     (r"py:.*", r"(Path|PathLike|Context|Connection|Asset|XComArg|ObjectStoragePath|TriggerEvent|BaseModel)"),
+    (r"py:.*", r"(OperatorLineage|InputDataset|OutputDataset|RunFacet)"),
     # Private helpers that pydantic annotations and validators name (not part of the API).
     (r"py:.*", r"airflow_provider_transfers\.(.*\.)?_\w+.*"),
     (r"py:.*", r".*<locals>.*|lambda"),

@@ -8,6 +8,7 @@ PID: SIGTERM to its process group, then SIGKILL.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -103,6 +104,8 @@ class Deployment:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.logs = home / "logs"
+        self.lineage_events = home / "openlineage.jsonl"
+        """Every OpenLineage event of every component, one JSON object per line (the provider's file transport)."""
         self.env = self._environment(extra_env)
         self.components: dict[str, Component] = {}
         self._triggerers = 0
@@ -137,6 +140,12 @@ class Deployment:
             # A killed triggerer's triggers move to a new triggerer once its heartbeat is this old.
             AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD="10",
             AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="True",
+            # The OpenLineage provider's listener, in every component, appending to one file.
+            AIRFLOW__OPENLINEAGE__TRANSPORT=json.dumps(
+                {"type": "file", "log_file_path": str(self.lineage_events), "append": True}
+            ),
+            AIRFLOW__OPENLINEAGE__NAMESPACE="transfers-e2e",
+            AIRFLOW__OPENLINEAGE__EXECUTION_TIMEOUT="120",  # it emits from a fork it waits for (default 10 s)
             PYTHONUNBUFFERED="1",
         )
         env.update(extra)
