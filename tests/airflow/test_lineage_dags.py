@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
+from tests.factories import report_row
 
 pytest.importorskip("airflow.providers.openlineage", reason="needs the openlineage extra")
 
@@ -126,11 +127,7 @@ def test_reconciliation_then_audit_emit_records_in_report_out_with_the_counts(
 
 def test_a_broken_audit_rule_is_a_failed_assertion_in_the_fail_event(lineage: Lineage, tmp_path: Path) -> None:
     report = tmp_path / "bad.jsonl"
-    row = {
-        "platform": "voipbin", "transfer_id": "x", "reference": {}, "recorded_status": "completed",
-        "actual_status": "", "class": "not_found", "detail": "gone", "action": "", "checked_at": "2026-01-01T00:00:00Z",
-    }  # fmt: skip
-    report.write_text(json.dumps({"row": 1, **row}) + "\n")
+    report.write_text(json.dumps(report_row("not_found", "")) + "\n")
 
     done = lineage.run("audit_transfers", {"report_path": str(report)})
 

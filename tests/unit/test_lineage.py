@@ -17,6 +17,7 @@ from airflow.sdk import ObjectStoragePath
 from airflow_provider_transfers import lineage
 from airflow_provider_transfers.reconcile.audit import audit_rows, check_limits
 from tests.conftest import ROOT
+from tests.factories import report_row
 
 pytest.importorskip("airflow.providers.openlineage", reason="needs the openlineage extra")
 
@@ -110,15 +111,8 @@ def test_merge_reads_the_shard_reports_and_writes_the_merged_one() -> None:
     assert len(failed.inputs) == 2 and failed.outputs == [] and failed.run_facets == {}
 
 
-def _row(cls: str, actual: str) -> dict[str, Any]:
-    return {
-        "row": 1, "platform": "twilio_flex", "transfer_id": "UX1", "reference": {}, "recorded_status": "completed",
-        "actual_status": actual, "class": cls, "detail": "", "action": "", "checked_at": "2026-01-01T00:00:00Z",
-    }  # fmt: skip
-
-
 def test_audit_rules_become_data_quality_assertions_on_the_report() -> None:
-    rows = [_row("in_sync", "completed"), _row("drifted", "failed"), _row("not_found", "")]
+    rows = [report_row("in_sync", "completed"), report_row("drifted", "failed"), report_row("not_found", "")]
     result = audit_rows(rows, check_limits({"max_failed_ratio": 0.5, "max_not_found": 0}), "/r.jsonl")
 
     found = lineage.audit(report_path="/r.jsonl", result=result)
@@ -159,14 +153,14 @@ def test_the_operators_delegate_and_use_what_their_run_kept() -> None:
     assert _ids(merge.get_openlineage_facets_on_start().outputs) == [("file", "/out/r.jsonl")]
 
     audit = TransferAuditOperator(task_id="a", report_path="/out/r.jsonl", max_errors=0)
-    audit.audit = audit_rows([_row("error", "")], audit.limits, "/out/r.jsonl")
+    audit.audit = audit_rows([report_row("error", "")], audit.limits, "/out/r.jsonl")
     assert audit.get_openlineage_facets_on_failure(None).run_facets["transfers_audit"].passed is False
 
 
 def test_the_operators_import_and_run_without_the_openlineage_provider(tmp_path: Path) -> None:
     """The extra is optional: with OpenLineage unimportable, the operators load and audit as before."""
     report = tmp_path / "r.jsonl"
-    report.write_text(json.dumps(_row("in_sync", "completed")) + "\n")
+    report.write_text(json.dumps(report_row("in_sync", "completed")) + "\n")
     script = f"""
 import sys
 for name in ("openlineage", "openlineage.client", "airflow.providers.openlineage.extractors"):
