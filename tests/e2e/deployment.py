@@ -104,8 +104,6 @@ class Deployment:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.logs = home / "logs"
-        self.lineage_events = home / "openlineage.jsonl"
-        """Every OpenLineage event of every component, one JSON object per line (the provider's file transport)."""
         self.env = self._environment(extra_env)
         self.components: dict[str, Component] = {}
         self._triggerers = 0
@@ -140,12 +138,6 @@ class Deployment:
             # A killed triggerer's triggers move to a new triggerer once its heartbeat is this old.
             AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD="10",
             AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="True",
-            # The OpenLineage provider's listener, in every component, appending to one file.
-            AIRFLOW__OPENLINEAGE__TRANSPORT=json.dumps(
-                {"type": "file", "log_file_path": str(self.lineage_events), "append": True}
-            ),
-            AIRFLOW__OPENLINEAGE__NAMESPACE="transfers-e2e",
-            AIRFLOW__OPENLINEAGE__EXECUTION_TIMEOUT="120",  # it emits from a fork it waits for (default 10 s)
             PYTHONUNBUFFERED="1",
         )
         env.update(extra)
@@ -167,7 +159,7 @@ class Deployment:
         if done.returncode != 0:
             raise RuntimeError(f"airflow db migrate failed ({done.returncode})\n{tail(log)}")
 
-    def start(self, name: str) -> Component:
+    def start(self, name: str, extra_env: dict[str, str] | None = None) -> Component:
         args = {
             "api-server": ["api-server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"],
             "scheduler": ["scheduler", "--skip-serve-logs"],
@@ -178,8 +170,15 @@ class Deployment:
         if name == "triggerer":
             self._triggerers += 1
             key = f"triggerer-{self._triggerers}"
-        component = Component(key, args, self.env, self.logs / f"{key}.log").start()
+        component = Component(key, args, {**self.env, **(extra_env or {})}, self.logs / f"{key}.log").start()
         self.components[key] = component
+        return component
+
+    def restart(self, name: str, extra_env: dict[str, str] | None = None) -> Component:
+        """Stop a component (its running task processes too) and start it again with ``extra_env``."""
+        self.components[name].stop()
+        component = self.start(name, extra_env)
+        self.wait_healthy(180)
         return component
 
     def current(self) -> list[Component]:
@@ -245,6 +244,19 @@ class Deployment:
         if response.status_code >= 400:
             raise AssertionError(f"{method} /api/v2{path} -> {response.status_code}: {response.text}")
         return response.json()
+
+
+def openlineage_env(events: Path) -> dict[str, str]:
+    """The OpenLineage provider's listener writing every event to ``events`` (one JSON object per line).
+
+    Given to the scheduler, it reaches every task process the LocalExecutor starts.
+    """
+    return {
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps({"type": "file", "log_file_path": str(events), "append": True}),
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "transfers-e2e",
+        # The listener emits from a fork that the task waits for at most this long (default 10 s).
+        "AIRFLOW__OPENLINEAGE__EXECUTION_TIMEOUT": "120",
+    }
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, describe: Callable[[], str], interval: float = 1.0) -> None:

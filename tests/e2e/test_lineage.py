@@ -1,24 +1,41 @@
 """OpenLineage in a real deployment: the provider's listener in the LocalExecutor's task processes writes
-the reconciliation's and the audit's events to the file transport (``Deployment.lineage_events``)."""
+the reconciliation's and the audit's events to a file transport.
+
+Only for this module the scheduler runs with the OpenLineage configuration (its task processes inherit
+it), then it is restarted without: the listener's fork around every task slows the other modules' DAGs,
+whose waits must start within the sandbox's 4-6 s to defer.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.deployment import Deployment
+from tests.e2e.deployment import Deployment, openlineage_env
 from tests.e2e.runs import WatchedRun, task_log, trigger, wait_finished, wait_until_parsed
 
 pytestmark = pytest.mark.e2e
 
 
-def _task_events(deployment: Deployment, run: WatchedRun, task_id: str, event_type: str) -> list[dict[str, Any]]:
+@pytest.fixture
+def lineage_events(deployment: Deployment, artifacts: Path) -> Iterator[Path]:
+    events = artifacts / "openlineage.jsonl"
+    events.unlink(missing_ok=True)
+    deployment.restart("scheduler", openlineage_env(events))
+    try:
+        yield events
+    finally:
+        deployment.restart("scheduler")
+
+
+def _task_events(events: Path, run: WatchedRun, task_id: str, event_type: str) -> list[dict[str, Any]]:
     """This run's events of one task (scheduled and Asset-triggered runs write to the same file)."""
     found = []
-    for line in deployment.lineage_events.read_text().splitlines():
+    for line in events.read_text().splitlines():
         event = json.loads(line)
         airflow = event["run"]["facets"].get("airflow", {})
         if (
@@ -39,7 +56,7 @@ def _run(deployment: Deployment, dag_id: str, conf: dict[str, Any]) -> WatchedRu
 
 
 def test_reconciliation_and_audit_emit_records_report_and_counts(
-    deployment: Deployment, sandbox: Any, artifacts: Path
+    deployment: Deployment, sandbox: Any, artifacts: Path, lineage_events: Path
 ) -> None:
     wait_until_parsed(deployment, ["reconcile_voipbin", "audit_transfers"])
     control = sandbox.control
@@ -59,19 +76,19 @@ def test_reconciliation_and_audit_emit_records_report_and_counts(
     reconciled = _run(deployment, "reconcile_voipbin", {"records_path": str(records), "report_path": str(report)})
     audited = _run(deployment, "audit_transfers", {"report_path": str(report)})
 
-    [complete] = _task_events(deployment, reconciled, "reconcile", "COMPLETE")
+    [complete] = _task_events(lineage_events, reconciled, "reconcile", "COMPLETE")
     assert [(d["namespace"], d["name"]) for d in complete["inputs"]] == [("file", str(records.resolve()))]
     assert [(d["namespace"], d["name"]) for d in complete["outputs"]] == [("file", str(report.resolve()))]
     counts = complete["run"]["facets"]["transfers_reconciliation"]
     assert (counts["total"], counts["in_sync"], counts["drifted"], counts["error"]) == (5, 4, 1, 0)
     assert complete["outputs"][0]["outputFacets"]["outputStatistics"]["rowCount"] == 5
 
-    [audit] = _task_events(deployment, audited, "audit", "COMPLETE")
+    [audit] = _task_events(lineage_events, audited, "audit", "COMPLETE")
     assert [(d["namespace"], d["name"]) for d in audit["inputs"]] == [("file", str(report.resolve()))]
     assertions = audit["inputs"][0]["inputFacets"]["dataQualityAssertions"]["assertions"]
     assert assertions and all(a["success"] for a in assertions)
     assert audit["run"]["facets"]["transfers_audit"]["passed"] is True
 
-    text = deployment.lineage_events.read_text()
+    text = lineage_events.read_text()
     creds = sandbox.credentials
     assert [s for s in (creds.voipbin_access_key, creds.twilio_auth_token) if s in text] == []
