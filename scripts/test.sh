@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Every check the project has: lint, format, types, then the whole test suite (unit, sandbox, contract,
-# Airflow and the end-to-end tier in tests/e2e), then a second, quicker job against the lowest Airflow the
-# package supports (3.2.x: tests/unit and tests/airflow in .venv-airflow3.2).
-# Extra arguments go to pytest and select what runs: `bash scripts/test.sh tests/e2e` (then no 3.2 job).
+# Every check the project has: lint, format, types, the docs site (scripts/docs.sh, warnings as errors),
+# then the whole test suite (unit, sandbox, contract, Airflow and the end-to-end tier in tests/e2e), then a
+# second, quicker job against the lowest Airflow the package supports (3.2.x: tests/unit and tests/airflow
+# in .venv-airflow3.2).
+# Extra arguments go to pytest and select what runs: `bash scripts/test.sh tests/e2e` (then no docs build
+# and no 3.2 job).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -24,6 +26,9 @@ bash scripts/ensure_redis.sh  # the shared rate limit's tests run against a real
 echo "==> ruff check"; .venv/bin/ruff check .
 echo "==> ruff format --check"; .venv/bin/ruff format --check .
 echo "==> mypy"; .venv/bin/mypy
+if [ "$#" -eq 0 ]; then
+  echo "==> docs (sphinx-build -W)"; bash scripts/docs.sh
+fi
 echo "==> pytest (Airflow 3.3.2)"; .venv/bin/pytest -q -p no:cacheprovider "$@"
 if [ "$#" -eq 0 ]; then
   VENV=.venv-airflow3.2 CONSTRAINTS=constraints/py3.11-airflow3.2.txt bash scripts/bootstrap.sh

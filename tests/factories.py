@@ -48,3 +48,13 @@ def twilio_connection(**over: Any) -> Connection:
     }
     fields.update(over)
     return Connection(**fields)
+
+
+def report_row(cls: str = "in_sync", actual_status: str = "completed", **over: Any) -> dict[str, Any]:
+    """One row of a reconciliation report, every column present (``REPORT_COLUMNS``)."""
+    row = {
+        "row": 1, "platform": "twilio_flex", "transfer_id": UX, "reference": {}, "recorded_status": "completed",
+        "actual_status": actual_status, "class": cls, "detail": "", "action": "", "checked_at": "2026-01-01T00:00:00Z",
+    }  # fmt: skip
+    row.update(over)
+    return row

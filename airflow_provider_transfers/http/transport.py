@@ -1,12 +1,7 @@
 """A connection pool split into shards, for many concurrent requests from one event loop.
 
-httpcore's async pool (httpcore 1.0.x) walks its connection list several times per request, once per
-idle connection, so its CPU cost grows with the square of the connections it holds: past ~35
-connections on a 2-core machine the client becomes the bottleneck (measured against the sandbox at
-50 ms latency: 30 connections serve ~500 requests/s, 50 connections ~140). Several small pools, each
-request sent through the least busy one, keep that cost flat. Everything else (auth, retries, rate
-limit, error mapping) stays in ``ApiClient``; this is only the transport under it, given to the hook
-through its ``async_transport`` argument.
+httpcore's pool costs O(open connections) per request: several small pools, each request sent through the least
+busy one, keep that cost flat (measurements in docs/design.md). Only the transport under ``ApiClient``.
 """
 
 from __future__ import annotations

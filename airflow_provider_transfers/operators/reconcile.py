@@ -10,17 +10,18 @@ import asyncio
 import os
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from airflow.sdk import Asset, BaseOperator, Context, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 from pydantic import BeforeValidator
 
+from airflow_provider_transfers import lineage
 from airflow_provider_transfers.hooks.base import TransferHook, get_transfer_hook
 from airflow_provider_transfers.hooks.twilio_flex import normalize_body
 from airflow_provider_transfers.http.transport import ShardedAsyncTransport
 from airflow_provider_transfers.reconcile.actions import StaleAction
-from airflow_provider_transfers.reconcile.audit import audit_report, check_limits, format_table
+from airflow_provider_transfers.reconcile.audit import AuditResult, audit_report, check_limits, format_table
 from airflow_provider_transfers.reconcile.durations import parse_duration
 from airflow_provider_transfers.reconcile.job import OnInvalid, ReconcileOptions, ReconciliationStoppedError, reconcile
 from airflow_provider_transfers.reconcile.lock import Holder
@@ -41,6 +42,9 @@ from airflow_provider_transfers.validation import (
     validate,
     validator,
 )
+
+if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
 
 PathInput = str | os.PathLike[str] | ObjectStoragePath
 Duration = timedelta | float | str | None
@@ -161,6 +165,7 @@ class TransferReconciliationOperator(BaseOperator):
     )
     template_fields_renderers = {"records": "json", "stale_action_body": "json"}
     ui_color = "#c9e4ff"
+    summary: dict[str, Any] | None = None  # this run's result, for OpenLineage's COMPLETE event
 
     def __init__(
         self,
@@ -293,7 +298,28 @@ class TransferReconciliationOperator(BaseOperator):
         if self.report_asset is not None:
             extra = {k: v for k, v in summary.items() if k != "actions"}
             context["outlet_events"][self.report_asset].extra = extra
+        self.summary = summary
         return summary
+
+    def _lineage(self, *, failed: bool = False) -> OperatorLineage:
+        return lineage.reconciliation(
+            records=self.records,
+            records_format=self.records_format,
+            output_path=self.output_path,
+            shard=self.shard,
+            shards=self.shards,
+            summary=self.summary,
+            failed=failed,
+        )
+
+    def get_openlineage_facets_on_start(self) -> OperatorLineage:
+        return self._lineage()
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        return self._lineage()
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> OperatorLineage:
+        return self._lineage(failed=True)
 
 
 async def _run(
@@ -323,6 +349,8 @@ class TransferReportMergeOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("shard_results", "output_path", "report_format")
     ui_color = "#c9e4ff"
+    merged: list[Any] | None = None  # the shards' summaries this run read, for OpenLineage's events
+    summary: dict[str, Any] | None = None  # this run's result, for OpenLineage's COMPLETE event
 
     def __init__(
         self,
@@ -350,6 +378,7 @@ class TransferReportMergeOperator(BaseOperator):
         try:
             results = self.shard_results  # a list, or Airflow's lazy sequence of the mapped task's XComs
             shard_results = [results[i] for i in range(len(results))]  # (iterating it logs a 404 at the end)
+            self.merged = shard_results
             summary = merge_reports(
                 shard_results,
                 to_location(self.output_path),
@@ -363,7 +392,17 @@ class TransferReportMergeOperator(BaseOperator):
         self.log.info("Merged %s", summary)
         if self.report_asset is not None:
             context["outlet_events"][self.report_asset].extra = {k: v for k, v in summary.items() if k != "actions"}
+        self.summary = summary
         return summary
+
+    def get_openlineage_facets_on_start(self) -> OperatorLineage:
+        return lineage.merge(output_path=self.output_path)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        return lineage.merge(output_path=self.output_path, shard_results=self.merged, summary=self.summary)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> OperatorLineage:
+        return lineage.merge(output_path=self.output_path, shard_results=self.merged, failed=True)
 
 
 class TransferAuditOperator(BaseOperator):
@@ -384,6 +423,7 @@ class TransferAuditOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("report_path", "report_format", "expected_total")
     ui_color = "#ffe5b4"
+    audit: AuditResult | None = None  # this run's result, for OpenLineage's COMPLETE and FAIL events
 
     def __init__(
         self,
@@ -425,9 +465,19 @@ class TransferAuditOperator(BaseOperator):
             audit = audit_report(location, fmt, self.limits, expected)
         except (ReportFormatError, ValueError) as exc:
             raise AirflowFailException(str(exc)) from None
+        self.audit = audit
         if audit.broken or audit.not_intact:
             table = format_table(audit)
             self.log.error("%s", table)
             raise AirflowFailException(table)
         self.log.info("Audit of %s passed: %s", location, audit.summary())
         return audit.summary()
+
+    def get_openlineage_facets_on_start(self) -> OperatorLineage:
+        return lineage.audit(report_path=self.report_path)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        return lineage.audit(report_path=self.report_path, result=self.audit)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> OperatorLineage:
+        return lineage.audit(report_path=self.report_path, result=self.audit)

@@ -8,6 +8,7 @@ PID: SIGTERM to its process group, then SIGKILL.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -158,7 +159,7 @@ class Deployment:
         if done.returncode != 0:
             raise RuntimeError(f"airflow db migrate failed ({done.returncode})\n{tail(log)}")
 
-    def start(self, name: str) -> Component:
+    def start(self, name: str, extra_env: dict[str, str] | None = None) -> Component:
         args = {
             "api-server": ["api-server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"],
             "scheduler": ["scheduler", "--skip-serve-logs"],
@@ -169,8 +170,15 @@ class Deployment:
         if name == "triggerer":
             self._triggerers += 1
             key = f"triggerer-{self._triggerers}"
-        component = Component(key, args, self.env, self.logs / f"{key}.log").start()
+        component = Component(key, args, {**self.env, **(extra_env or {})}, self.logs / f"{key}.log").start()
         self.components[key] = component
+        return component
+
+    def restart(self, name: str, extra_env: dict[str, str] | None = None) -> Component:
+        """Stop a component (its running task processes too) and start it again with ``extra_env``."""
+        self.components[name].stop()
+        component = self.start(name, extra_env)
+        self.wait_healthy(180)
         return component
 
     def current(self) -> list[Component]:
@@ -236,6 +244,19 @@ class Deployment:
         if response.status_code >= 400:
             raise AssertionError(f"{method} /api/v2{path} -> {response.status_code}: {response.text}")
         return response.json()
+
+
+def openlineage_env(events: Path) -> dict[str, str]:
+    """The OpenLineage provider's listener writing every event to ``events`` (one JSON object per line).
+
+    Given to the scheduler, it reaches every task process the LocalExecutor starts.
+    """
+    return {
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps({"type": "file", "log_file_path": str(events), "append": True}),
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "transfers-e2e",
+        # The listener emits from a fork that the task waits for at most this long (default 10 s).
+        "AIRFLOW__OPENLINEAGE__EXECUTION_TIMEOUT": "120",
+    }
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, describe: Callable[[], str], interval: float = 1.0) -> None:
