@@ -32,7 +32,8 @@ nitpicky = True
 nitpick_ignore_regex = [
     # No intersphinx: the build runs offline, so names from the standard library and the dependencies
     # stay plain text instead of links.
-    (r"py:.*", r"(builtins|collections|typing|types|datetime|pathlib|os|asyncio|enum|abc|re|json|logging|threading)\b.*"),
+    (r"py:.*", r"(builtins|collections|typing|types|datetime|pathlib|os|asyncio|enum|abc|re|json|logging)\b.*"),
+    (r"py:.*", r"threading\b.*"),
     (r"py:.*", r"(airflow|httpx|httpcore|pydantic|pydantic_core|annotated_types|pendulum|starlette|uvicorn)\b.*"),
     (r"py:.*", r"(redis|limits|pytest|tenacity|_pytest|openlineage|attr)\b.*"),
     (r"py:.*", r"(Path|PathLike|Context|Connection|Asset|XComArg|ObjectStoragePath|TriggerEvent|BaseModel)"),
