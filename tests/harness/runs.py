@@ -98,8 +98,10 @@ def wait_task_state(
 
 
 def task_log(deployment: AirflowDeployment, run: WatchedRun, task_id: str, try_number: int = 1) -> str:
+    """The task's log as the API serves it: one JSON object per line (it refuses ``text/plain``)."""
     path = f"/dags/{run.dag_id}/dagRuns/{run.run_id}/taskInstances/{task_id}/logs/{try_number}"
-    response = deployment.api("GET", path, params={"full_content": "true"}, headers={"Accept": "text/plain"})
+    params = {"full_content": "true"}
+    response = deployment.api("GET", path, params=params, headers={"Accept": "application/x-ndjson"})
     return response.text
 
 
