@@ -7,6 +7,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import json
+import re
 import threading
 from collections import Counter
 from collections.abc import Iterable
@@ -37,32 +38,52 @@ def mapped(run: WatchedRun, task_id: str) -> dict[int, dict[str, Any]]:
 
 @dataclass
 class TriggerLog:
-    """What the triggerers logged for one task instance (``<task log>.trigger.<job id>.log``, JSON lines)."""
+    """What the triggerers logged for one task instance's trigger, each event tagged with ``host``."""
 
     events: list[dict[str, Any]] = field(default_factory=list)
 
-    def named(self, event: str) -> list[dict[str, Any]]:
-        return [e for e in self.events if e.get("event") == event]
-
     @property
     def fired(self) -> list[dict[str, Any]]:
-        return self.named(FIRED)
+        return [e for e in self.events if e.get("event") == FIRED]
 
     @property
     def started(self) -> list[dict[str, Any]]:
         return [e for e in self.events if str(e.get("event", "")).endswith(" starting")]
 
 
-def trigger_logs(deployment: AirflowDeployment, run: WatchedRun, task_id: str) -> dict[int, TriggerLog]:
-    """Per map index: every line the triggerers logged for the task's triggers, tagged with ``job``."""
+# A trigger's name is "<dag_id>/<run_id>/<task_id>/<map_index>/<try_number> (ID <trigger id>)".
+_STARTING = re.compile(r"^(?P<timestamp>\S+) \[\w+\s*\] (?P<event>trigger (?P<name>\S+) \(ID \d+\) starting)")
+_FIRED = re.compile(r"^(?P<timestamp>\S+) \[\w+\s*\] (?P<event>Trigger fired event) .* name='(?P<name>\S+) \(ID \d+\)' "
+                    r'result="(?P<result>.*)" run_id=')  # fmt: skip
+
+
+def trigger_logs(
+    deployment: AirflowDeployment, run: WatchedRun, task_id: str, hosts: dict[int, str]
+) -> dict[int, TriggerLog]:
+    """Per map index: what the triggerers logged for the task's triggers.
+
+    A triggerer writes a trigger's lines to ``<task log>.trigger.<job id>.log`` (``hosts``: job id ->
+    host), and now and then to its own log instead (``<host>.log``): both are read.
+    """
     folder = deployment.logs / "tasks" / f"dag_id={run.dag_id}" / f"run_id={run.run_id}" / f"task_id={task_id}"
     logs: dict[int, TriggerLog] = {}
     for path in sorted(folder.glob("map_index=*/*.trigger.*.log")):
         index = int(path.parent.name.split("=", 1)[1])
-        job = int(path.name.rsplit(".", 2)[-2])
+        host = hosts[int(path.name.rsplit(".", 2)[-2])]
         for line in path.read_text(errors="replace").splitlines():
             if line.startswith("{"):
-                logs.setdefault(index, TriggerLog()).events.append({**json.loads(line), "job": job})
+                logs.setdefault(index, TriggerLog()).events.append({**json.loads(line), "host": host})
+    for path in sorted(deployment.logs.glob("triggerer-*.log")):
+        for line in path.read_text(errors="replace").splitlines():
+            match = _FIRED.match(line) or _STARTING.match(line)
+            if match is None:
+                continue
+            dag_id, run_id, task, index = match["name"].split("/")[:4]
+            if (dag_id, run_id, task) == (run.dag_id, run.run_id, task_id):
+                event = {**match.groupdict(), "host": path.stem}
+                logs.setdefault(int(index), TriggerLog()).events.append(event)
+    for log in logs.values():
+        log.events.sort(key=lambda e: str(e.get("timestamp", "")))
     return logs
 
 

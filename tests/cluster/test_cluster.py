@@ -23,6 +23,7 @@ import pytest
 from tests.cluster.deployment import HEALTH_THRESHOLD_S, TRIGGERERS, WORKERS, ClusterDeployment
 from tests.cluster.observe import (
     RssSampler,
+    TriggerLog,
     figure,
     mapped,
     read_jsonl,
@@ -83,12 +84,12 @@ def wait_all_deferred(cluster: ClusterDeployment, run: WatchedRun, count: int, t
 
 def assert_waits_ended_true(
     cluster: ClusterDeployment, sandbox: RecordingSandbox, run: WatchedRun, transfers: list[dict[str, Any]]
-) -> dict[int, Any]:
+) -> dict[int, TriggerLog]:
     """Every wait ended as its transfer truly did, on its first try, with exactly one fired event.
 
     Returns the trigger logs by map index."""
     waits = mapped(run, "wait")
-    logs = trigger_logs(cluster, run, "wait")
+    logs = trigger_logs(cluster, run, "wait", cluster.triggerer_jobs())
     wrong, retried, events = [], [], []
     for index, transfer in enumerate(transfers):
         truth = sandbox.control.transfer(transfer["sid"])["status"]
@@ -108,9 +109,9 @@ def assert_waits_ended_true(
     return logs
 
 
-def started_by(logs: dict[int, Any], hosts: dict[int, str]) -> dict[int, str]:
-    """Map index -> the host of the triggerer that first started its trigger."""
-    return {index: hosts[log.started[0]["job"]] for index, log in logs.items() if log.started}
+def started_by(logs: dict[int, TriggerLog]) -> dict[int, str]:
+    """Map index -> the triggerer (host) that first started its trigger."""
+    return {index: log.started[0]["host"] for index, log in logs.items() if log.started}
 
 
 # ---------------------------------------------------------------------------------------- the wheel
@@ -151,8 +152,7 @@ def test_two_hundred_deferred_waits_end_true_once_each_over_both_triggerers_with
     origin = xcom(cluster, run, "provider_origin")
     assert origin["file"].startswith(VENV_SITE) and "site-packages" in origin["file"], origin
     logs = assert_waits_ended_true(cluster, sandbox, run, transfers)
-    hosts = cluster.triggerer_jobs()
-    spread = sorted(started_by(logs, hosts).values())
+    spread = sorted(started_by(logs).values())
     by_host = {host: spread.count(host) for host in TRIGGERERS}
     assert len(spread) == count and all(by_host.values()), f"triggers per triggerer: {by_host}"
 
@@ -163,7 +163,7 @@ def test_two_hundred_deferred_waits_end_true_once_each_over_both_triggerers_with
     assert set(checks) == sids, "every transfer was checked"
     gaps = trigger_gaps(checks, TWILIO_RATE, POKE_INTERVAL)
     worst, gap, n = gaps.worst
-    holder = {transfers[i]["sid"]: host for i, host in started_by(logs, hosts).items()}
+    holder = {transfers[i]["sid"]: host for i, host in started_by(logs).items()}
     medians = {
         host: statistics.median(b.t - a.t for sid, c in checks.items() if holder[sid] == host
                                 for a, b in itertools.pairwise(c[1:]))
@@ -193,15 +193,15 @@ def test_a_killed_triggerers_waits_are_adopted_and_end_true_first_try_once_each(
     wait_all_deferred(cluster, run, count, timeout=300)
     hosts = cluster.triggerer_jobs()
     wait_for(
-        lambda: len(started_by(trigger_logs(cluster, run, "wait"), hosts)) == count,
+        lambda: len(started_by(trigger_logs(cluster, run, "wait", hosts))) == count,
         120,
-        lambda: f"not every trigger started: {started_by(trigger_logs(cluster, run, 'wait'), hosts)}",
+        lambda: f"not every trigger started: {started_by(trigger_logs(cluster, run, 'wait', hosts))}",
     )
-    holders = started_by(trigger_logs(cluster, run, "wait"), hosts)
+    holders = started_by(trigger_logs(cluster, run, "wait", hosts))
     victim = max(TRIGGERERS, key=lambda host: list(holders.values()).count(host))
     survivor = next(host for host in TRIGGERERS if host != victim)
     orphaned = sorted(i for i, host in holders.items() if host == victim)
-    assert not any(log.fired for log in trigger_logs(cluster, run, "wait").values()), "a wait ended before the kill"
+    assert not any(log.fired for log in trigger_logs(cluster, run, "wait", hosts).values()), "a wait ended too soon"
 
     cluster.components[victim].kill()
     killed_at = time.time()
@@ -209,13 +209,12 @@ def test_a_killed_triggerers_waits_are_adopted_and_end_true_first_try_once_each(
     wait_finished(cluster, run, timeout=300, interval=2)
 
     logs = assert_waits_ended_true(cluster, sandbox, run, transfers)
-    survivor_jobs = {job for job, host in hosts.items() if host == survivor}
     adopted_at = []
     for index in orphaned:
-        restarts = [e for e in logs[index].started if e["job"] in survivor_jobs]
+        restarts = [e for e in logs[index].started if e["host"] == survivor]
         assert restarts, f"wait {index}'s trigger was never started by {survivor}: {logs[index].events}"
         adopted_at.append(_epoch(restarts[0]["timestamp"]) - killed_at)
-    late = [(i, e["job"]) for i, log in logs.items() for e in log.fired if e["job"] not in survivor_jobs]
+    late = [(i, e["host"]) for i, log in logs.items() for e in log.fired if e["host"] != survivor]
     assert not late, f"events fired by the killed triggerer after its kill: {late}"
     figure(
         f"2. triggerer kill: {count} waits deferred, {victim} (holding {len(orphaned)}) SIGKILLed; {survivor} "
