@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Every check the project has: lint, format, types, the docs site (scripts/docs.sh, warnings as errors),
-# then the whole test suite (unit, sandbox, contract, Airflow and the end-to-end tier in tests/e2e), then a
-# second, quicker job against the lowest Airflow the package supports (3.2.x: tests/unit and tests/airflow
-# in .venv-airflow3.2).
+# then the whole test suite (unit, sandbox, contract, Airflow, the end-to-end tier in tests/e2e and the cluster
+# tier in tests/cluster), then a second, quicker job against the lowest Airflow the package supports (3.2.x:
+# tests/unit and tests/airflow in .venv-airflow3.2).
 # Extra arguments go to pytest and select what runs: `bash scripts/test.sh tests/e2e` (then no docs build
 # and no 3.2 job).
 set -euo pipefail
@@ -22,7 +22,8 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
   fi
 fi
 
-bash scripts/ensure_redis.sh  # the shared rate limit's tests run against a real redis-server
+bash scripts/ensure_redis.sh  # the shared rate limit's tests and the cluster tier run a real redis-server
+bash scripts/ensure_postgres.sh  # the cluster tier's metadata database (it builds .venv-cluster itself)
 echo "==> ruff check"; .venv/bin/ruff check .
 echo "==> ruff format --check"; .venv/bin/ruff format --check .
 echo "==> mypy"; .venv/bin/mypy

@@ -1,6 +1,8 @@
 """A throw-away ``redis-server`` (the Debian package) on a free loopback port, for tests and benchmarks.
 
-Started with ``--save '' --appendonly no`` (nothing written to disk) and stopped by its PID. When the
+Started with ``--save '' --appendonly no`` (nothing written to disk) and stopped by its PID; with
+``data_dir`` it keeps an append-only file there instead, so a restart on the same port finds its data
+again (what a production Redis, e.g. a Celery broker, is configured to do). When the
 binary is missing, :func:`redis_server_path` says so and callers skip with a message naming the
 package (``scripts/ensure_redis.sh`` installs it when running as root).
 """
@@ -33,17 +35,22 @@ def free_port() -> int:
 class RedisServer:
     """``with RedisServer() as redis: redis.url`` -> ``redis://127.0.0.1:PORT/0``."""
 
-    def __init__(self) -> None:
+    def __init__(self, data_dir: str | os.PathLike[str] | None = None) -> None:
         binary = redis_server_path()
         if binary is None:
             raise FileNotFoundError(MISSING)
         self.binary = binary
+        self.data_dir = data_dir
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 10.0) -> RedisServer:
-        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        if self.data_dir is None:
+            args += ["--appendonly", "no"]
+        else:
+            args += ["--appendonly", "yes", "--appendfsync", "everysec", "--dir", os.fspath(self.data_dir)]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while True:
@@ -59,7 +66,12 @@ class RedisServer:
                 raise RuntimeError(f"redis-server did not start on port {self.port}")
             time.sleep(0.05)
 
+    @property
+    def pid(self) -> int | None:
+        return None if self.proc is None else self.proc.pid
+
     def stop(self) -> None:
+        """SIGTERM (SIGKILL after 10 s); ``start()`` again serves on the same port."""
         proc, self.proc = self.proc, None
         if proc is None:
             return

@@ -11,8 +11,18 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.deployment import DAGS_FOLDER, Deployment, free_port, wait_for
-from tests.e2e.runs import WatchedRun, poll, task_log, trigger, wait_finished, wait_task_state, wait_until_parsed, xcom
+from tests.e2e.deployment import DAGS_FOLDER, Deployment
+from tests.harness.processes import free_port, wait_for
+from tests.harness.runs import (
+    WatchedRun,
+    poll,
+    task_log,
+    trigger,
+    wait_finished,
+    wait_task_state,
+    wait_until_parsed,
+    xcom,
+)
 
 pytestmark = pytest.mark.e2e
 
