@@ -13,6 +13,7 @@ the other triggerers on the account see it, and each paces at its share (docs/de
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import heapq
 import itertools
 import time
@@ -71,7 +72,8 @@ class PollBudget:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._queue, (last_checked, next(self._order), cost, future))
         if self._dispatcher is None or self._dispatcher.done():
-            self._dispatcher = asyncio.create_task(self._dispatch())
+            # Its own empty context: no check's rate credit may leak into the dispatcher's acquisitions.
+            self._dispatcher = asyncio.create_task(self._dispatch(), context=contextvars.Context())
         try:
             await future
         except asyncio.CancelledError:

@@ -255,3 +255,43 @@ async def test_a_busy_peer_halves_the_pace_and_the_drained_queue_is_published() 
     assert board.entries["me"][1] == 0  # said when the queue drained, so the peer takes it all
     await budget.aclose()
     assert board.entries["me"] == (0, 0)
+
+
+class SlowBucket(TokenBucket):
+    """A bucket whose tally and acquire take a moment (a Redis round trip), so the queue changes meanwhile."""
+
+    async def atally(self, members: float, queued: float) -> list[tuple[float, float]]:
+        await asyncio.sleep(0.05)
+        return []
+
+    async def aacquire(self, cost: float = 1.0) -> None:
+        await asyncio.sleep(0.05)
+
+
+async def test_an_older_check_arriving_during_a_tally_is_granted_and_none_is_lost() -> None:
+    """A trigger starting while the budget talks to Redis queues a check older than the head the budget read:
+    every check is still granted, exactly once (a lost turn would leave its wait without checks for good)."""
+    budget = PollBudget(SlowBucket(1000.0, 10))
+    granted: list[str] = []
+
+    async def check(name: str, last: float) -> None:
+        await budget.turn(last)
+        granted.append(name)
+
+    newer = asyncio.ensure_future(check("newer", 10.0))
+    await asyncio.sleep(0.01)
+    older = asyncio.ensure_future(check("older", 1.0))
+    async with asyncio.timeout(5):
+        await asyncio.gather(newer, older)
+    assert sorted(granted) == ["newer", "older"] and budget.granted == 2
+
+
+async def test_a_check_cancelled_during_a_tally_does_not_stop_the_others() -> None:
+    budget = PollBudget(SlowBucket(1000.0, 10))
+    first = asyncio.ensure_future(budget.turn(1.0))
+    second = asyncio.ensure_future(budget.turn(2.0))
+    await asyncio.sleep(0.01)
+    first.cancel()  # while the dispatcher awaits the tally for it
+    async with asyncio.timeout(5):
+        await second
+    assert first.cancelled() and budget.granted == 1
