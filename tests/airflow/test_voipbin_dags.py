@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import DagRunResult
+from tests.conftest import ROOT, DagRunResult
 
 
 @pytest.fixture
@@ -65,4 +65,20 @@ def test_example_dag_asks_the_sandbox_for_a_call_when_none_is_given(
 ) -> None:
     result = run_dag("voipbin_transfer")
     assert result.state == "success"
+    assert result.xcom("complete_transfer")["status"] == "completed"
+
+
+def test_the_docs_attended_transfer_snippet_runs_as_written(
+    answering_sandbox: Any, run_dag: Callable[..., DagRunResult], airflow_db: Any
+) -> None:
+    """The VoIPbin operators page's snippet, copied as written into a DAG file: start, wait for the answer,
+    complete."""
+    page = (ROOT / "docs" / "operators" / "voipbin.md").read_text()
+    snippet = next(block for block in page.split("```python\n")[1:] if 'dag_id="attended_transfer"' in block)
+    (airflow_db / "docs_attended_transfer.py").write_text(snippet.split("```")[0])
+    call = answering_sandbox.control.create_voipbin_call()
+    result = run_dag("attended_transfer", conf={"transferer_call_id": call["id"]})
+    states = {t: result.task_state(t) for t in ("start_transfer", "wait_for_answer", "complete_transfer")}
+    assert result.state == "success", states
+    assert result.xcom("wait_for_answer")["evidence"]["answered"] is True
     assert result.xcom("complete_transfer")["status"] == "completed"

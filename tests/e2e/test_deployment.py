@@ -156,8 +156,14 @@ def test_example_dag_succeeds_when_triggered_through_the_api(
     deployment: Deployment, sandbox: Any, demo_runs: dict[str, Any], label: str
 ) -> None:
     plan = demo_runs[label]
-    run = trigger(deployment, plan.dag_id, plan.conf)
-    wait_finished(deployment, run, timeout=300)
+    delays = {k: v for k, v in sandbox.control.config().items() if k.startswith("transfer_delay_")}
+    if DEFERRABLE.get(plan.dag_id):  # transfers stay active long enough to be seen deferred on a busy machine
+        sandbox.control.configure(transfer_delay_min_s=20.0, transfer_delay_max_s=25.0)
+    try:
+        run = trigger(deployment, plan.dag_id, plan.conf)
+        wait_finished(deployment, run, timeout=300)
+    finally:
+        sandbox.control.configure(**delays)
     failed = {ti["task_id"]: ti["state"] for ti in run.task_instances if ti["state"] != "success"}
     assert run.state == "success", (
         f"{label}: run {run.state}, tasks not successful: {failed}; seen {dict(run.seen)}\n"

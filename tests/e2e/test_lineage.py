@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.deployment import Deployment, openlineage_env
-from tests.e2e.runs import WatchedRun, task_log, trigger, wait_finished, wait_until_parsed
+from tests.harness.runs import WatchedRun, task_log, trigger, wait_finished, wait_until_parsed
 
 pytestmark = pytest.mark.e2e
 
