@@ -151,10 +151,8 @@ async def test_waiting_triggers_keep_their_pace_through_a_hung_redis(
 def test_two_triggerers_both_keep_going_through_a_hung_redis(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The probe's scenario: two triggerer processes on one account share it through Redis, which hangs for 20 s.
     Every wait in both keeps being checked, and the account is not flooded meanwhile."""
-    import multiprocessing
-
     from airflow_provider_transfers.sandbox import SandboxConfig, SandboxProcess
-    from tests.unit.test_trigger_shared_budget import RATE, WAITS, _result, _triggerer
+    from tests.unit.test_trigger_shared_budget import RATE, WAITS, run_triggerers
 
     if redis_server_path() is None:
         pytest.skip(MISSING)
@@ -165,31 +163,13 @@ def test_two_triggerers_both_keep_going_through_a_hung_redis(tmp_path: Any, monk
         env = {**sandbox.environ(), "AIRFLOW_CONN_TWILIO_FLEX_DEFAULT": json.dumps(fields)}
         seeded = sandbox.control.seed("twilio_flex", sum(WAITS.values()), transfer_type="cold", delay_s=3600)
         shares = {"many": seeded[: WAITS["many"]], "few": seeded[WAITS["many"] :]}
-        ctx = multiprocessing.get_context("spawn")
-        queues = {name: ctx.Queue() for name in shares}
-        starts = {name: ctx.Queue() for name in shares}
-        procs = {
-            name: ctx.Process(
-                target=_triggerer, args=(env, share, 0.0, str(tmp_path / name), queues[name], run_s, starts[name])
-            )
-            for name, share in shares.items()
-        }
-        for proc in procs.values():
-            proc.start()
-        for name in procs:  # both imported (Airflow's import takes long on a busy machine), then one start for all
-            assert _result(queues[name], procs[name]) == "ready"
-        start_at = time.time() + 1.0
-        for start in starts.values():
-            start.put(start_at)
-        stopper = hang(redis, after=start_at + stop_at - time.time(), seconds=stop_for)
-        try:
-            results = {name: _result(queues[name], procs[name]) for name in procs}
-        finally:
-            for proc in procs.values():
-                proc.join(timeout=30)
-                if proc.is_alive():
-                    proc.kill()
-            stopper.join()
+        results = run_triggerers(
+            env,
+            shares,
+            tmp_path,
+            run_s,
+            at_start=lambda at: hang(redis, after=at + stop_at - time.time(), seconds=stop_for),
+        )
         stats = sandbox.control.stats()["platforms"]["twilio_flex"]
     pace = sum(WAITS.values()) / RATE  # 2 s: the account's round
     worst = {
@@ -202,6 +182,6 @@ def test_two_triggerers_both_keep_going_through_a_hung_redis(tmp_path: Any, monk
     # Each process kept to its last share of the account through the outage: no storm of 429s (which would
     # collapse the adaptive rates; the old fallback went back to the full rate in every process).
     assert stats.get("rate_limited", 0) <= 0.005 * stats["total"], stats
-    for name in procs:
+    for name in shares:
         logged = (tmp_path / name).read_text()
         assert logged.count("unreachable") == 1 and "answers again" in logged, name

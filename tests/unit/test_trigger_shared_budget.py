@@ -15,8 +15,9 @@ import itertools
 import json
 import multiprocessing
 import statistics
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,17 +33,11 @@ RUN_S = 14.0
 
 
 def _triggerer(
-    env: dict[str, str],
-    transfers: list[dict[str, Any]],
-    start_at: float,
-    log: str,
-    out: Any,
-    run_s: float = RUN_S,
-    ready: Any = None,
+    env: dict[str, str], transfers: list[dict[str, Any]], log: str, out: Any, start: Any, run_s: float
 ) -> None:
     """One triggerer process: a trigger per transfer until the deadline; report check times and its log.
 
-    With ``ready`` (a queue), it reports ``"ready"`` once imported and takes its start time from that queue.
+    It reports ``"ready"`` once imported, then takes its start time from ``start`` (a queue).
     """
     import os
 
@@ -62,9 +57,8 @@ def _triggerer(
 
     TwilioFlexHook.acheck_ref = acheck_ref  # type: ignore[method-assign]
 
-    if ready is not None:
-        out.put("ready")
-        start_at = ready.get(timeout=300)
+    out.put("ready")
+    start_at = start.get(timeout=300)
 
     async def main() -> None:
         await asyncio.sleep(max(0.0, start_at - time.time()))
@@ -99,6 +93,42 @@ def _result(queue: Any, proc: Any) -> Any:
     raise AssertionError("triggerer process gave no report in 120 s")
 
 
+def run_triggerers(
+    env: dict[str, str],
+    shares: dict[str, list[dict[str, Any]]],
+    folder: Path,
+    run_s: float = RUN_S,
+    at_start: Callable[[float], Any] | None = None,
+) -> dict[str, Any]:
+    """One spawned triggerer process per share, started together once every one has imported Airflow (which takes
+    long on a busy machine); ``at_start(start_at)`` runs then. Their reports by name; each logs to ``folder/name``."""
+    ctx = multiprocessing.get_context("spawn")
+    queues = {name: ctx.Queue() for name in shares}
+    starts = {name: ctx.Queue() for name in shares}
+    procs = {
+        name: ctx.Process(target=_triggerer, args=(env, share, str(folder / name), queues[name], starts[name], run_s))
+        for name, share in shares.items()
+    }
+    for proc in procs.values():
+        proc.start()
+    after = None
+    try:
+        for name in procs:
+            assert _result(queues[name], procs[name]) == "ready"
+        start_at = time.time() + 1.0
+        for start in starts.values():
+            start.put(start_at)
+        after = at_start(start_at) if at_start is not None else None
+        return {name: _result(queues[name], procs[name]) for name in procs}
+    finally:
+        for proc in procs.values():
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.kill()
+        if isinstance(after, threading.Thread):
+            after.join()
+
+
 def _gaps(checks: dict[str, list[float]]) -> list[float]:
     """Gaps between checks of one wait, leaving out each wait's first (the start's stampede)."""
     return [b - a for times in checks.values() for a, b in itertools.pairwise(times[1:])]
@@ -113,22 +143,7 @@ def test_two_triggerers_share_the_accounts_rate_by_their_waits(redis_url: str, t
         seeded = sandbox.control.seed("twilio_flex", sum(WAITS.values()), transfer_type="cold", outcome="completed",
                                       delay_s=3600)  # fmt: skip
         shares = {"many": seeded[: WAITS["many"]], "few": seeded[WAITS["many"] :]}
-        ctx = multiprocessing.get_context("spawn")
-        queues = {name: ctx.Queue() for name in shares}
-        start_at = time.time() + 12.0  # both processes imported and ready
-        procs = {
-            name: ctx.Process(target=_triggerer, args=(env, share, start_at, str(tmp_path / name), queues[name]))
-            for name, share in shares.items()
-        }
-        for proc in procs.values():
-            proc.start()
-        try:
-            results = {name: _result(queues[name], procs[name]) for name in procs}
-        finally:
-            for proc in procs.values():
-                proc.join(timeout=30)
-                if proc.is_alive():
-                    proc.kill()
+        results = run_triggerers(env, shares, tmp_path)
         stats = sandbox.control.stats()["platforms"]["twilio_flex"]
     expected = sum(WAITS.values()) / RATE  # 2 s: the account's waits over the account's rate
     many = statistics.median(_gaps(results["many"]["checks"]))
