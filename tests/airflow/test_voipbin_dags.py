@@ -74,7 +74,7 @@ def test_the_docs_attended_transfer_snippet_runs_as_written(
     """The VoIPbin operators page's snippet, copied as written into a DAG file: start, wait for the answer,
     complete."""
     page = (ROOT / "docs" / "operators" / "voipbin.md").read_text()
-    snippet = next(block for block in page.split("```python\n")[1:] if 'dag_id="attended_transfer"' in block)
+    snippet = next(block for block in page.split("```python\n")[1:] if "def attended_transfer()" in block)
     (airflow_db / "docs_attended_transfer.py").write_text(snippet.split("```")[0])
     call = answering_sandbox.control.create_voipbin_call()
     result = run_dag("attended_transfer", conf={"transferer_call_id": call["id"]})

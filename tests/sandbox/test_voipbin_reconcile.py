@@ -65,7 +65,7 @@ def _assert_classified(sandbox: TransferSandbox, rows: dict[str, dict[str, Any]]
         if sandbox.control.config()["voipbin_wire"] == "legacy":
             assert "400" in row["detail"] and "another customer" in row["detail"], row["detail"]
         else:
-            assert row["detail"].startswith("TransferPermissionError: voipbin API error 403 PERMISSION_DENIED")
+            assert row["detail"].startswith("voipbin API error 403 PERMISSION_DENIED")  # no class name: the message
             assert (
                 f"/calls/{transfer['transferer_call_id']}" in row["detail"] or transfer["groupcall_id"] in row["detail"]
             )
