@@ -22,6 +22,8 @@ from airflow_provider_transfers.http.ratelimit import REDIS_TIMEOUT_S, SharedRat
 from airflow_provider_transfers.sandbox.credentials import twilio_connection
 from tests.redis_server import MISSING, RedisServer, redis_server_path
 
+pytestmark = pytest.mark.processes
+
 HANG_S = 6.0
 WINDOW_S = 1.0
 """Twilio's window (20 grants per second). A bounded wait may hold two: one full before the hang, and one

@@ -76,6 +76,7 @@ def _grant_loop(url: str, ready: Any, go: Any, seconds: float, out: Any) -> None
     out.put(asyncio.run(main()))
 
 
+@pytest.mark.processes
 def test_two_processes_never_exceed_the_limit_together(redis_url: str) -> None:
     ctx = multiprocessing.get_context("spawn")
     queue, ready, go = ctx.Queue(), ctx.Queue(), ctx.Event()

@@ -17,6 +17,8 @@ import pytest
 
 from tests.unit.reconcile_processes import Child, assert_exact_report, saved_rows, seed_records, wait_until
 
+pytestmark = pytest.mark.processes
+
 
 @pytest.fixture
 def env(transfer_sandbox: Any) -> dict[str, str]:

@@ -134,6 +134,7 @@ def _gaps(checks: dict[str, list[float]]) -> list[float]:
     return [b - a for times in checks.values() for a, b in itertools.pairwise(times[1:])]
 
 
+@pytest.mark.processes
 def test_two_triggerers_share_the_accounts_rate_by_their_waits(redis_url: str, tmp_path: Path) -> None:
     config = SandboxConfig(seed=3, twilio_rate=RATE, twilio_burst=RATE)
     with SandboxProcess(config) as sandbox:
