@@ -3,8 +3,10 @@
 The sandbox process enforces VoIPbin's real limit (16.7 req/s, burst 33) and answers a share of requests 429 at
 random (``faults={"429": share}``, with ``Retry-After: 1``): a noisy neighbour, a flaky gateway. A 429 that comes
 from our own pace goes away when we slow down; these do not. Both runs use the provider's defaults (the adaptive
-limit, retries). Prints each run's elapsed time and rows/s, and the ratio; target: the faulty run at most 3x the
-fault-free one (it was about 30x: every injected 429 cut the rate and paused the whole bucket).
+limit, retries). Prints each run's elapsed time and rows/s, what the adaptive bucket ended with (the noise it
+measured, its rate, its decreases), the error rows that chance alone explains (a row fails when all its
+``max_attempts`` attempts are refused: ``share ** max_attempts`` each), and the ratio; target: the faulty run at
+most 3x the fault-free one (it was 15-30x while every injected 429 cut the rate and paused the whole bucket).
 
     python -m benchmarks.injected_429 [--records 300] [--share 0.3]
 """
@@ -23,6 +25,8 @@ from typing import Any
 from airflow.sdk import Connection
 
 from airflow_provider_transfers.hooks.base import hook_for_connection
+from airflow_provider_transfers.hooks.voipbin import BUCKET
+from airflow_provider_transfers.http.ratelimit import TokenBucket
 from airflow_provider_transfers.reconcile import ReconcileOptions, RecordReader, reconcile
 from airflow_provider_transfers.sandbox import SandboxConfig, SandboxProcess
 from airflow_provider_transfers.sandbox.credentials import voipbin_connection
@@ -30,7 +34,7 @@ from airflow_provider_transfers.sandbox.credentials import voipbin_connection
 TARGET = 3.0
 
 
-def run(sandbox: SandboxProcess, records: Path, out: Path, share: float) -> tuple[float, dict[str, Any], int]:
+def run(sandbox: SandboxProcess, records: Path, out: Path, share: float) -> tuple[float, dict[str, Any], int, str]:
     sandbox.control.configure(faults={"429": share} if share else {})
     before = sandbox.control.stats()["platforms"].get("voipbin", {}).get("total", 0)
     fields = voipbin_connection(sandbox.url, sandbox.credentials)
@@ -47,7 +51,14 @@ def run(sandbox: SandboxProcess, records: Path, out: Path, share: float) -> tupl
     summary = asyncio.run(go())
     elapsed = time.perf_counter() - started
     requests = sandbox.control.stats()["platforms"]["voipbin"]["total"] - before
-    return elapsed, summary, requests
+    bucket = hook.api.limiter.bucket(BUCKET) if hook.api.limiter else None
+    assert isinstance(bucket, TokenBucket), "the provider's default: an adaptive local bucket"
+    by_chance = summary["total"] * share**hook.api.policy.max_attempts
+    state = (
+        f"bucket: noise {bucket.noise:.2f}, rate {bucket.current_rate:.1f}/s, {bucket.decreases} decreases; "
+        f"error rows expected by chance {by_chance:.2f}"
+    )
+    return elapsed, summary, requests, state
 
 
 def main(argv: list[str]) -> int:
@@ -64,11 +75,11 @@ def main(argv: list[str]) -> int:
         )
         results = {}
         for share in (0.0, args.share):
-            elapsed, summary, requests = run(sandbox, records, folder / f"report-{share}.jsonl", share)
+            elapsed, summary, requests, state = run(sandbox, records, folder / f"report-{share}.jsonl", share)
             results[share] = elapsed
             print(
                 f"429 share {share:.0%}: {summary['total']} rows in {elapsed:6.1f}s ({summary['total'] / elapsed:5.1f}"
-                f" rows/s), {requests} requests; in_sync {summary['in_sync']}, error {summary['error']}"
+                f" rows/s), {requests} requests; in_sync {summary['in_sync']}, error {summary['error']}; {state}"
             )
     ratio = results[args.share] / results[0.0]
     ok = ratio <= TARGET

@@ -1,7 +1,8 @@
 """The client-side rate budget: one gate per request.
 
 * ``TokenBucket``: a local bucket per account and endpoint in one process; adaptive (AIMD) by default: its
-  rate drops on a 429 (and owes the platform's ``Retry-After``) and climbs back while requests succeed.
+  rate drops on the 429s that follow its pace (and owes the platform's ``Retry-After``) and climbs back
+  while requests succeed. 429s that slowing down does not cure (noise) are left to each request's retry.
 * ``SharedBucket`` (opt-in, ``rate_limit_backend: redis://...``): one moving window per account in Redis
   (the ``limits`` library) over the local bucket, which paces this process at its share of the account and
   is the fallback when Redis is down or hangs.
@@ -23,8 +24,9 @@ import threading
 import time
 import uuid
 import weakref
+from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from airflow_provider_transfers.exceptions import TransferConfigError
 
@@ -44,6 +46,12 @@ MIN_ANSWERS = 8
 """The refused share since the last decrease steers the decrease only once this many answers came back."""
 COOLDOWN_S = 0.5
 """At most one decrease per this many seconds: the 429s of requests already in flight say nothing new."""
+MEASURE = 32
+"""Answers per measurement of the refused share: at 30 % refused, one standard error is 8 points (16 with 8)."""
+Z = 2.5
+"""Standard errors by which a measured share must differ to count (by chance: 1 in 160 per side)."""
+SLOWER = 0.8
+"""A measurement tests our pace against an earlier one when it answered at most this share of its rate."""
 SHARED_BURST = 2.0
 """Tokens a process pacing at its share of a shared account may save up (a late wake-up catches up)."""
 
@@ -127,9 +135,17 @@ class TokenBucket:
         self._last = clock()
         self._last_decrease = -float("inf")
         self._recover_to = 0.0  # after an isolated decrease: the rate to return to quickly
-        self._ok_since = 0  # answers since the last decrease: the share the platform refused
+        self._ok_since = 0  # answers since the last decrease (or measurement): the share the platform refused
         self._throttled_since = 0
+        self._since = self._last  # when the first of them came back
+        self._measured: deque[_Measurement] = deque(maxlen=3)  # what led to the last decreases of this run
+        self._noise: _Measurement | None = None  # the answers that measured the noise, if any is known
         self._lock = threading.Lock()
+
+    @property
+    def noise(self) -> float:
+        """The share of answers refused whatever our pace (0: none known, every 429 may follow our pace)."""
+        return self._noise.share if self._noise else 0.0
 
     @property
     def current_burst(self) -> float:
@@ -168,16 +184,76 @@ class TokenBucket:
         with self._lock:
             now = self._clock()
             self._refill(now)
+            if self._throttled_since + self._ok_since == 0:
+                self._since = now
             if throttled:
                 self._throttled_since += 1
+            else:
+                self._ok_since += 1
+            if self._noise:
+                if self._throttled_since + self._ok_since >= MEASURE:
+                    self._remeasure_noise(now, self._noise, concurrent)
+            elif throttled and self._too_fast(now) and not self._take_as_noise(now):
                 self._decrease(now, retry_after, concurrent)
-                return
-            self._ok_since += 1
-            if self.current_rate < self.rate:
+            if not throttled and self.current_rate < self.rate:
                 # + INCREASE_PER_S x limit per second (successes arrive at the current rate); faster
                 # back to where an isolated 429 found it.
                 per_s = max(INCREASE_PER_S * self.rate, (self._recover_to - self.current_rate) * RECOVER_PER_S)
                 self.current_rate = min(self.rate, self.current_rate + per_s / self.current_rate)
+
+    def _too_fast(self, now: float) -> bool:
+        """Whether the answers since the last decrease show that we send too fast: the first 429 in a long
+        while or after ``MIN_ANSWERS`` successes, nothing but 429s, most of ``MIN_ANSWERS`` or more refused,
+        or a full measurement. A few answers, some of them successes, do not measure a share yet (at 30 %
+        refused, 8 answers measure it +-16 points)."""
+        answers = self._throttled_since + self._ok_since
+        return (
+            now - self._last_decrease > QUIET_S
+            or (self._throttled_since == 1 and self._ok_since >= MIN_ANSWERS)
+            or self._ok_since == 0
+            or (answers >= MIN_ANSWERS and 2 * self._throttled_since > answers)
+            or answers >= MEASURE
+        )
+
+    def _measurement(self, now: float) -> _Measurement:
+        """The answers since the last decrease (or noise check)."""
+        answers = self._throttled_since + self._ok_since
+        per_s = (answers - 1) / max(now - self._since, 1e-9)
+        return _Measurement(answers, self._throttled_since, per_s, self.current_rate)
+
+    def _take_as_noise(self, now: float) -> bool:
+        """Whether a full measurement, taken after slowing down, refuses the share an earlier one did, far
+        more than a limit on our pace would at the new rate: then those 429s are noise (a flaky gateway or
+        proxy). The rate returns to where that earlier share was measured, without the pauses its 429s asked
+        for; each refused request is retried on its own (``Retry-After`` honoured per request)."""
+        if self._throttled_since + self._ok_since < MEASURE:
+            return False
+        current = self._measurement(now)
+        earlier = [m for m in self._measured if _unaffected_by_pace(m, current)]
+        if not earlier:
+            return False
+        self._noise = earlier[-1].pooled(current)
+        self._recover_to = max(self.current_rate, earlier[-1].rate)
+        self._tokens = max(self._tokens, 0.0)
+        self._new_measurement()
+        return True
+
+    def _remeasure_noise(self, now: float, noise: _Measurement, concurrent: int | None) -> None:
+        """With noise known, each full measurement: a share in line with it adds to it; one out of line ends
+        it (429s count again), and more refused than the noise is our pace (or the account's): slow down."""
+        current = self._measurement(now)
+        if not _differ(current, noise):
+            self._noise = noise.pooled(current)
+            self._new_measurement()
+            return
+        self._noise = None
+        if current.share > noise.share:
+            self._decrease(now, None, concurrent)
+        else:
+            self._new_measurement()
+
+    def _new_measurement(self) -> None:
+        self._ok_since = self._throttled_since = 0
 
     def _decrease(self, now: float, retry_after: float | None, concurrent: int | None) -> None:
         if now - self._last_decrease >= COOLDOWN_S:
@@ -191,15 +267,61 @@ class TokenBucket:
                 factor = min(factor, max(1, self.in_flight) / concurrent)
             isolated = now - self._last_decrease > QUIET_S
             self._recover_to = self.current_rate if isolated else 0.0
+            if isolated:
+                self._measured.clear()  # measurements from an earlier run of decreases compare nothing now
+            if answers >= MEASURE:
+                self._measured.append(self._measurement(now))
             self.current_rate = max(self.min_rate, self.current_rate * factor)
             self._tokens = min(self._tokens, self.current_burst)
             self._last_decrease = now
-            self._ok_since = self._throttled_since = 0
+            self._new_measurement()
             self.decreases += 1
         if retry_after:
             # The platform asked for a pause: no new request before it ends (the debt is paid at the
             # current rate, so the next token is free ``retry_after`` seconds from now).
             self._tokens = min(self._tokens, 0.0 - retry_after * self.current_rate * self.share)
+
+
+class _Measurement(NamedTuple):
+    """Consecutive answers: how many, how many refused, how many per second, at which adaptive rate."""
+
+    answers: int
+    refused: int
+    per_s: float
+    rate: float
+
+    @property
+    def share(self) -> float:
+        return self.refused / self.answers
+
+    def pooled(self, later: _Measurement) -> _Measurement:
+        """Both measurements as one (at the later one's pace)."""
+        return _Measurement(self.answers + later.answers, self.refused + later.refused, later.per_s, later.rate)
+
+
+def _unaffected_by_pace(before: _Measurement, after: _Measurement) -> bool:
+    """Whether ``after`` came back at most ``SLOWER`` times as fast as ``before`` and still refused the same
+    share (well above 0), far above what a limit on our pace would refuse at the new rate: such a limit
+    lets through what ``before`` admitted per second."""
+    by_pace = max(0.0, 1 - (1 - before.share) * before.per_s / after.per_s)
+    return (
+        after.per_s <= SLOWER * before.per_s
+        and before.share > Z * _error(before.share, before.answers)
+        and after.share > by_pace + Z * _error(after.share, after.answers)
+        and not _differ(before, after)
+    )
+
+
+def _differ(one: _Measurement, other: _Measurement) -> bool:
+    """Whether two measured shares differ by more than ``Z`` standard errors of their difference."""
+    pooled = (one.refused + other.refused) / (one.answers + other.answers)
+    error = math.sqrt(pooled * (1 - pooled) * (1 / one.answers + 1 / other.answers))
+    return abs(one.share - other.share) > Z * error
+
+
+def _error(share: float, answers: int) -> float:
+    """The standard error of a share measured on ``answers`` answers."""
+    return math.sqrt(share * (1 - share) / answers)
 
 
 class RateLimiter:
