@@ -32,6 +32,8 @@ LOCK_SUFFIX = ".lock"
 LEASE_SUFFIX = ".lease"
 POLL_S = 0.5
 """How often a run waiting for a report (``lock_timeout``) tries again."""
+IDENTITY_GRACE_S = 1.0
+"""How long a refused run waits for the holder of a lock file to record who it is."""
 LEASE_TTL_S = 60.0
 """How long a lease stays valid without renewal; the holder renews it every third of that."""
 LEASE_SETTLE_S = 2.0
@@ -188,7 +190,7 @@ class FileLock:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                other = _read_holder(os.pread(fd, 1 << 16, 0))
+                other = _recorded_holder(fd)
                 os.close(fd)
                 if time.monotonic() >= deadline:
                     how = "The lock is held by a live process (the kernel frees it when its holder dies)."
@@ -209,8 +211,9 @@ class FileLock:
                     report,
                     previous.describe(),
                 )
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps(holder.to_dict()).encode(), 0)
+            identity = json.dumps(holder.to_dict()).encode()
+            os.pwrite(fd, identity, 0)  # then cut what is left of the previous one: never read empty
+            os.ftruncate(fd, len(identity))
             return cls(path, fd)
 
     def verify(self) -> None:
@@ -232,6 +235,30 @@ def _same_file(fd: int, path: Path) -> bool:
         return os.fstat(fd).st_ino == os.stat(path).st_ino
     except FileNotFoundError:
         return False
+
+
+def _recorded_holder(fd: int) -> Holder | None:
+    """The identity in a lock file another process holds. A holder records it just after taking the lock:
+    until then the file is empty or still names its dead predecessor, so read again for a moment."""
+    deadline = time.monotonic() + IDENTITY_GRACE_S
+    while True:
+        holder = _read_holder(os.pread(fd, 1 << 16, 0))
+        if (holder is not None and not _gone(holder)) or time.monotonic() >= deadline:
+            return holder
+        time.sleep(0.02)
+
+
+def _gone(holder: Holder) -> bool:
+    """Whether the holder is a process of this host that no longer exists."""
+    if holder.host != socket.gethostname():
+        return False
+    try:
+        os.kill(holder.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _read_holder(raw: bytes | str | None) -> Holder | None:

@@ -7,9 +7,12 @@ waiting, a dead holder taken over, an expired lease taken over, two takers racin
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import logging
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -90,6 +93,39 @@ def test_the_lock_of_a_holder_that_died_is_taken_over(tmp_path: Path, caplog: py
         assert run(report)["total"] == 20
     assert "the previous writer (dag 'nightly', host 'worker-7', PID 4242" in caplog.text
     assert "ended without releasing its lock (killed?); taking over" in caplog.text
+
+
+@pytest.mark.parametrize("left_behind", ["nothing", "a dead predecessor"])
+def test_a_run_refused_just_as_the_holder_took_the_lock_names_the_holder(
+    tmp_path: Path, left_behind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The holder records its identity just after its ``flock``: a run refused in between waits a moment
+    for it, instead of naming nobody (an empty file) or the dead run the file still names."""
+    report, path = tmp_path / "report.jsonl", tmp_path / "report.jsonl.lock"
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = Holder(host=Holder.current().host, pid=int(gone.stdout), since="2026-03-01T01:00:00Z", token="x")
+    path.write_text(json.dumps(dead.to_dict()) if left_behind != "nothing" else "")
+    fd = os.open(path, os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # taken, identity not recorded yet
+    holder = Holder.current(TI())
+    monkeypatch.setattr(lock_module, "IDENTITY_GRACE_S", 5.0)
+
+    def record_identity() -> None:
+        time.sleep(0.3)
+        identity = json.dumps(holder.to_dict()).encode()
+        os.pwrite(fd, identity, 0)
+        os.ftruncate(fd, len(identity))
+
+    writer = threading.Thread(target=record_identity)
+    writer.start()
+    try:
+        with pytest.raises(ReportLockedError) as caught:
+            FileLock.acquire(report, path, Holder.current(), 0)
+    finally:
+        writer.join()
+        os.close(fd)
+    assert caught.value.holder == holder
+    assert "run 'scheduled__2026-03-01', try 2" in str(caught.value) and "not recorded" not in str(caught.value)
 
 
 def test_a_removed_lock_file_is_detected_before_commit(tmp_path: Path) -> None:
