@@ -199,14 +199,14 @@ async def _check_and_commit(
     summary: dict[str, Any] = {
         **tally.counts(),
         "report": str(output),
-        "actions": {"mode": options.stale_action.mode.value, **{k: tally.actions[k] for k in _ACTION_KEYS}},
+        "actions": {"mode": options.stale_action.mode.value, **{k: tally.actions[k] for k in ACTION_KEYS}},
         "resumed": skipped,
     }
     log.info("Reconciliation of %s done: %s", reader.describe(), summary)
     return summary
 
 
-_ACTION_KEYS = ("planned", "done", "failed")
+ACTION_KEYS = ("planned", "done", "failed")
 
 
 @dataclass

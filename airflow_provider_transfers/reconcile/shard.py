@@ -17,7 +17,7 @@ from typing import Any
 from airflow_provider_transfers.reconcile.checkpoint import Checkpoint
 from airflow_provider_transfers.reconcile.commit import commit_report
 from airflow_provider_transfers.reconcile.fingerprint import EmptyInputError
-from airflow_provider_transfers.reconcile.job import _ACTION_KEYS, RecordSource
+from airflow_provider_transfers.reconcile.job import ACTION_KEYS, RecordSource
 from airflow_provider_transfers.reconcile.lock import Holder, hold_report
 from airflow_provider_transfers.reconcile.manifest import (
     DigestCounter,
@@ -29,8 +29,6 @@ from airflow_provider_transfers.reconcile.manifest import (
 from airflow_provider_transfers.reconcile.records import RawRecord
 from airflow_provider_transfers.reconcile.report import Tally, has_rows, read_report, row_text
 from airflow_provider_transfers.reconcile.storage import Location, detect_format, to_location
-
-SUMMARY_COUNTS = ("total", "in_sync", "drifted", "stale", "not_found", "error")
 
 
 class ShardError(ValueError):
@@ -197,7 +195,7 @@ def merge_reports(
     return {
         **tally.counts(),
         "report": str(output),
-        "actions": {"mode": modes.pop() if len(modes) == 1 else "mixed", **{k: tally.actions[k] for k in _ACTION_KEYS}},
+        "actions": {"mode": modes.pop() if len(modes) == 1 else "mixed", **{k: tally.actions[k] for k in ACTION_KEYS}},
         "resumed": sum(int(r.get("resumed", 0)) for r in ordered),
     }
 
