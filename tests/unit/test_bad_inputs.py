@@ -993,3 +993,27 @@ def test_good_inputs_near_the_limits_are_accepted() -> None:
     tw_create(interaction_sid=T, body=T, twilio_flex_conn_id=T)
     vb_create(transferee_addresses=T, transferer_call_id=T)
     reconcile_op(conn_id=T, stale_after=T, report_format=T)
+
+
+@pytest.mark.parametrize(
+    ("make", "own"),
+    [
+        (tw_create, "twilio_flex_conn_id"),
+        (tw_update, "twilio_flex_conn_id"),
+        (vb_create, "voipbin_conn_id"),
+        (vb_complete, "voipbin_conn_id"),
+        (vb_cancel, "voipbin_conn_id"),
+    ],
+)
+def test_every_platform_operator_takes_conn_id_and_refuses_two_different_connections(
+    make: Callable[..., Any], own: str
+) -> None:
+    """``conn_id=`` (as in the sensor and the reconciliation) sets the operator's own, canonical keyword; the
+    same value under both is fine; two different ones are refused naming both; a bad one names the field."""
+    assert getattr(make(conn_id="flex_eu"), own) == "flex_eu"
+    assert getattr(make(conn_id="flex_eu", **{own: "flex_eu"}), own) == "flex_eu"
+    with pytest.raises(TransferValidationError) as caught:
+        make(conn_id="flex_eu", **{own: "flex_us"})
+    assert f"{own} / conn_id" in str(caught.value) and "'flex_us' and 'flex_eu'" in str(caught.value)
+    with pytest.raises(TransferValidationError, match=own):
+        make(conn_id="a b")
