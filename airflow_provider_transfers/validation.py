@@ -87,11 +87,22 @@ def _bounded(expected: str, *, gt: float | None = None, ge: float | None = None)
     return AfterValidator(check)
 
 
+def sid_format(prefix: str) -> BeforeValidator:
+    """A Twilio SID: ``prefix`` plus 32 hex digits (34 characters), the whole text."""
+    expected = f"a Twilio SID: '{prefix}' followed by 32 hex digits (34 chars)"
+    compiled = re.compile(rf"{prefix}[0-9a-fA-F]{{32}}")
+
+    def check(value: Any) -> Any:
+        if not isinstance(value, str) or compiled.fullmatch(value) is None:
+            raise form_error(expected)
+        return value
+
+    return BeforeValidator(check)
+
+
 @functools.cache
 def twilio_sid(prefix: str) -> Any:
-    """``prefix`` plus 32 hex digits (34 characters)."""
-    expected = f"a Twilio SID: '{prefix}' followed by 32 hex digits (34 chars)"
-    return Annotated[str, _strict_text(expected), full_match(rf"{prefix}[0-9a-fA-F]{{32}}", expected)]
+    return Annotated[str, sid_format(prefix)]
 
 
 NIL_UUID = "00000000-0000-0000-0000-000000000000"

@@ -1,12 +1,5 @@
-"""The wait for transfers' outcomes: its arguments, its state, its event, the one loop, and the
-defer/complete helper that the sensor and every operator's ``wait_for_completion`` share.
-
-Every path drives one ``TransferWait``: ``check`` (or ``acheck`` in the triggerer), ``outcome`` (an event,
-or ``None`` to poll again), ``delay``. Terminal checks are kept and never polled again; transient errors
-(429, 5xx, timeouts, after the client's retries) are counted per transfer; any other error ends the wait
-at once. The final check *starts* at or after the deadline (a read that began earlier never ends the wait
-as ``timeout``); one that hits a transient error is retried for up to ``FINAL_CHECK_GRACE`` seconds.
-"""
+"""The wait for transfers' outcomes: arguments, state, event, the one loop (``TransferWait``), and the
+defer/complete helper the sensor and every operator's ``wait_for_completion`` share (docs/design.md)."""
 
 from __future__ import annotations
 
@@ -161,21 +154,16 @@ class WaitArgs(BaseModel):
             return self
         return self.model_copy(update={"deadline": (time.time() if now is None else now) + self.timeout})
 
-    def verdict(self, status: TransferStatus | str) -> Verdict:
-        """A terminal status outside ``success_statuses`` can never turn into success: it counts as failure."""
-        value = TransferStatus(status)
+    def verdict(self, check: TransferCheck | TransferStatus | str) -> Verdict:
+        """A terminal status outside ``success_statuses`` can never turn into success: it counts as failure.
+        With ``until_answered``, a check whose transferee answered is a success."""
+        answered = isinstance(check, TransferCheck) and check.evidence.get("answered") is True
+        value = TransferStatus(check.status if isinstance(check, TransferCheck) else check)
         if value.value in self.success_statuses:
             return "success"
         if value.value in self.failure_statuses or value.is_terminal:
             return "failure"
-        return "pending"
-
-    def settles(self, check: TransferCheck) -> Verdict:
-        """The verdict on a check: its status's, or success once answered (``until_answered``)."""
-        verdict = self.verdict(check.status)
-        if verdict == "pending" and self.until_answered and check.evidence.get("answered") is True:
-            return "success"
-        return verdict
+        return "success" if answered and self.until_answered else "pending"
 
 
 Policy = dict[str, Any] | None
@@ -193,20 +181,27 @@ def parse_transfers(value: Any, field: str = "transfer") -> tuple[list[dict[str,
         if not text:
             raise TransferValidationError(field, "a transfer's JSON (dict, list or JSON text)", "empty text")
         value = validate(_TransfersText, text, field, show_value=False)
-    if isinstance(value, Mapping):
-        return [_json_safe(value, field)], True
-    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
-        if not value:
-            raise TransferValidationError(field, "at least one transfer", "an empty list")
-        items = []
-        for i, item in enumerate(value):
-            if not isinstance(item, Mapping):
-                raise TransferValidationError(f"{field}[{i}]", "a transfer's JSON object", type(item).__name__)
-            items.append(_json_safe(item, f"{field}[{i}]"))
-        return items, False
-    raise TransferValidationError(
-        field, "a transfer's JSON object, a list of them, or JSON text of either", type(value).__name__
-    )
+    single = isinstance(value, Mapping)
+    if not single and not (isinstance(value, Sequence) and not isinstance(value, str | bytes)):
+        raise TransferValidationError(
+            field, "a transfer's JSON object, a list of them, or JSON text of either", type(value).__name__
+        )
+    if not value:
+        raise TransferValidationError(field, "at least one transfer", "an empty list")
+    items = []
+    for i, item in enumerate([value] if single else value):
+        where = field if single else f"{field}[{i}]"
+        if not isinstance(item, Mapping):
+            raise TransferValidationError(where, "a transfer's JSON object", type(item).__name__)
+        if json_depth(item, MAX_DEPTH) > MAX_DEPTH:
+            raise TransferValidationError(
+                where, f"a transfer's JSON nested at most {MAX_DEPTH} levels deep", show_value=False
+            )
+        try:  # plain JSON, so the transfers can travel in a trigger's kwargs (dates become ISO text)
+            items.append(json.loads(json.dumps(dict(item), default=lambda v: v.isoformat())))
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise TransferValidationError(where, "a JSON-serialisable object", str(exc)) from None
+    return items, single
 
 
 _TransfersText = Annotated[
@@ -215,18 +210,6 @@ _TransfersText = Annotated[
         lambda v: parse_json_text(v, what="JSON text of a transfer or a list of transfers", python_literals=True)
     ),
 ]
-
-
-def _json_safe(item: Mapping[str, Any], field: str) -> dict[str, Any]:
-    """A plain-JSON copy, so the transfers can travel in a trigger's kwargs (dates become ISO text)."""
-    if json_depth(item, MAX_DEPTH) > MAX_DEPTH:
-        raise TransferValidationError(
-            field, f"a transfer's JSON nested at most {MAX_DEPTH} levels deep", show_value=False
-        )
-    try:
-        return json.loads(json.dumps(dict(item), default=lambda v: v.isoformat()))
-    except (TypeError, ValueError, AttributeError) as exc:
-        raise TransferValidationError(field, "a JSON-serialisable object", str(exc)) from None
 
 
 def resolve_refs(hook: TransferHook, transfers: Sequence[Any], conn_id: str | None = None) -> list[TransferRef]:
@@ -255,9 +238,7 @@ def resolve_refs(hook: TransferHook, transfers: Sequence[Any], conn_id: str | No
 
 class WaitEvent(BaseModel):
     """How a wait ends: ``status``, ``message``, the transfer ids and one check (or ``None``) per transfer.
-
-    The trigger yields ``TriggerEvent(event.payload())``; ``execute_complete`` parses it back.
-    """
+    The trigger yields ``TriggerEvent(event.model_dump(mode="json"))``; ``execute_complete`` parses it back."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -271,9 +252,6 @@ class WaitEvent(BaseModel):
     fatal: bool = False
     """An error no task retry can fix (not found, invalid input, bad connection) or a failed transfer."""
 
-    def payload(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
-
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any] | WaitEvent) -> WaitEvent:
         """Parse a trigger event's payload; ``ValueError`` naming it when it is not a wait event."""
@@ -283,10 +261,6 @@ class WaitEvent(BaseModel):
             return cls.model_validate(dict(payload))
         except (ValidationError, TypeError, ValueError):
             raise ValueError(f"Unexpected trigger event {payload!r}") from None
-
-    def result(self) -> Any:
-        """The XCom value of a success: one check (``single``) or the list of checks."""
-        return self.checks[0] if self.single and self.checks else list(self.checks)
 
 
 # --------------------------------------------------------------------------------------------- state
@@ -418,11 +392,11 @@ class TransferWait:
         if state.error is not None:
             return self.event("error", state.error, fatal=state.error_is_final)
         latest = {tid: state.latest[tid] for tid in ids if tid in state.latest}
-        failed = [check for check in latest.values() if self.args.settles(check) == "failure"]
+        failed = [check for check in latest.values() if self.args.verdict(check) == "failure"]
         if failed:
             reasons = "; ".join(_describe(check) for check in failed)
             return self.event("failure", f"{len(failed)} of {len(ids)} transfer(s) failed: {reasons}", fatal=True)
-        if all(tid in latest and self.args.settles(latest[tid]) == "success" for tid in ids):
+        if all(tid in latest and self.args.verdict(latest[tid]) == "success" for tid in ids):
             return self.event("success", f"all {len(ids)} transfer(s) reached {self._goal()}")
         exhausted = [tid for tid in ids if state.errors.get(tid, 0) >= self.args.max_consecutive_errors]
         if exhausted:
@@ -533,7 +507,7 @@ class TransferWait:
         waiting = [
             tid
             for tid in ids
-            if not (tid in self.state.latest and self.args.settles(self.state.latest[tid]) == "success")
+            if not (tid in self.state.latest and self.args.verdict(self.state.latest[tid]) == "success")
         ]
         parts = []
         for tid in waiting:

@@ -27,7 +27,6 @@ COUNTED = (
     "validate_uuid",
     "transfer_ref",
     "parse_transfers",
-    "_json_safe",
     "check_transfer",
     "acheck_transfer",
     "check_ref",

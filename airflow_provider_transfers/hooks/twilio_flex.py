@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import httpx
 from airflow.sdk import Connection
-from pydantic import ValidationInfo, field_validator
 
 from airflow_provider_transfers.connection_ui import TWILIO_FLEX_UI
 from airflow_provider_transfers.exceptions import (
@@ -26,8 +25,8 @@ from airflow_provider_transfers.models import TransferCheck, TwilioTransfer
 from airflow_provider_transfers.validation import (
     MAX_BODY_BYTES,
     PositiveInt,
-    check_as,
     json_object,
+    sid_format,
     twilio_sid,
     validate,
     validate_base_url,
@@ -35,7 +34,6 @@ from airflow_provider_transfers.validation import (
 )
 
 DEFAULT_BASE_URL = "https://flex-api.twilio.com"
-_SID_PREFIX = {"interaction_sid": "KD", "channel_sid": "UO", "sid": "UX"}
 _REGION_TOKEN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
@@ -57,14 +55,9 @@ def normalize_body(body: Any, field: str = "body", *, max_bytes: int = MAX_BODY_
 class TwilioTransferRef(TransferRef):
     """What identifies a Flex transfer: its interaction, channel and own SIDs."""
 
-    interaction_sid: str
-    channel_sid: str
-    sid: str
-
-    @field_validator("interaction_sid", "channel_sid", "sid", mode="before")
-    @classmethod
-    def _sid(cls, value: Any, info: ValidationInfo) -> Any:
-        return check_as(twilio_sid(_SID_PREFIX[info.field_name or ""]), value)
+    interaction_sid: Annotated[str, sid_format("KD")]
+    channel_sid: Annotated[str, sid_format("UO")]
+    sid: Annotated[str, sid_format("UX")]
 
     @property
     def transfer_id(self) -> str:

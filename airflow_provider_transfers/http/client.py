@@ -256,9 +256,21 @@ class ApiClient:
         self.base_url = base_url.rstrip("/")
         self.policy = policy
         self._error_parser = error_parser
-        self._auth = auth
         self._secrets = tuple(s for s in secrets if s)
-        self._headers = {"User-Agent": _USER_AGENT, "Accept": "application/json", **(headers or {})}
+        n = policy.max_connections
+        self._options: dict[str, Any] = {  # what the sync and the async client share
+            "base_url": self.base_url,
+            "timeout": policy.timeout,
+            "headers": {"User-Agent": _USER_AGENT, "Accept": "application/json", **(headers or {})},
+            "auth": auth,
+            "limits": httpx.Limits(max_connections=n, max_keepalive_connections=n),
+        }
+        self._retrying: dict[str, Any] = {
+            "stop": stop_after_attempt(policy.max_attempts),
+            "wait": self._wait,
+            "before_sleep": self._log_retry,
+            "reraise": True,
+        }
         self._transport = transport
         self._async_transport = async_transport
         self._sleep = sleep
@@ -274,21 +286,10 @@ class ApiClient:
 
     # ------------------------------------------------------------------ clients
 
-    def _client_options(self) -> dict[str, Any]:
-        """What the sync and the async client share."""
-        n = self.policy.max_connections
-        return {
-            "base_url": self.base_url,
-            "timeout": self.policy.timeout,
-            "headers": self._headers,
-            "auth": self._auth,
-            "limits": httpx.Limits(max_connections=n, max_keepalive_connections=n),
-        }
-
     @property
     def client(self) -> httpx.Client:
         if self._client is None:
-            self._client = httpx.Client(**self._client_options(), transport=self._transport)
+            self._client = httpx.Client(**self._options, transport=self._transport)
         return self._client
 
     @property
@@ -296,7 +297,7 @@ class ApiClient:
         """The async client of the running event loop (a new loop gets a new client)."""
         loop = asyncio.get_running_loop()
         if self._aclient is None or self._aloop is not loop:
-            self._aclient = httpx.AsyncClient(**self._client_options(), transport=self._async_transport)
+            self._aclient = httpx.AsyncClient(**self._options, transport=self._async_transport)
             self._aloop = loop
         return self._aclient
 
@@ -315,10 +316,12 @@ class ApiClient:
 
     def request(self, request: Request) -> Any:
         """Send ``request`` under the policy (rate limit, retries); its answer parsed as ``request.model``."""
-        return Retrying(**self._retry_kwargs(request), sleep=self._sleep)(self._send_once, request)
+        retry = retry_if_exception(lambda exc: self._should_retry(request, exc))
+        return Retrying(**self._retrying, retry=retry, sleep=self._sleep)(self._send_once, request)
 
     async def arequest(self, request: Request) -> Any:
-        return await AsyncRetrying(**self._retry_kwargs(request), sleep=self._asleep)(self._asend_once, request)
+        retry = retry_if_exception(lambda exc: self._should_retry(request, exc))
+        return await AsyncRetrying(**self._retrying, retry=retry, sleep=self._asleep)(self._asend_once, request)
 
     def _send_once(self, call: Request) -> Any:
         bucket = self.limiter.bucket(call.bucket) if self.limiter is not None else None
@@ -409,15 +412,6 @@ class ApiClient:
         )
 
     # ------------------------------------------------------------------ retry policy
-
-    def _retry_kwargs(self, call: Request) -> dict[str, Any]:
-        return {
-            "stop": stop_after_attempt(self.policy.max_attempts),
-            "retry": retry_if_exception(lambda exc: self._should_retry(call, exc)),
-            "wait": self._wait,
-            "before_sleep": self._log_retry,
-            "reraise": True,
-        }
 
     @staticmethod
     def _should_retry(call: Request, exc: BaseException) -> bool:

@@ -143,7 +143,7 @@ class TransferStatusSensor(TransferWaiting, BaseSensorOperator):
         """The XCom value of a success, else the exception the event calls for."""
         if event.status == "success":
             self.log.info("%s", event.message)
-            return event.result()
+            return event.checks[0] if event.single and event.checks else list(event.checks)
         if event.status == "failure" or (event.status == "error" and event.fatal):
             raise AirflowFailException(event.message)
         if event.status == "timeout":

@@ -7,7 +7,7 @@ returns the whole live state (``TransferWait.saved``), so a trigger re-created a
 carries on; it trusts that state (it was validated when the wait started) and still resumes the kwargs of
 older releases, which it validates.
 
-Exactly one event per run: ``TriggerEvent(WaitEvent.payload())``.
+Exactly one event per run: a ``WaitEvent``'s JSON.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ class TransferStatusTrigger(BaseTrigger):
         # (``dag.test()`` takes only the first event) never resumes the generator.
         event = await self._wait()
         self.log.info("Transfer wait ended: %s: %s", event.status, event.message)
-        yield TriggerEvent(event.payload())
+        yield TriggerEvent(event.model_dump(mode="json"))
 
     async def _wait(self) -> WaitEvent:
         wait = TransferWait([], self.args, self.state, self.single)

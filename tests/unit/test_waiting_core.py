@@ -89,7 +89,7 @@ def test_sensor_and_trigger_check_their_numbers() -> None:
 def test_the_event_round_trips_through_a_trigger_event_and_back() -> None:
     check = TransferCheck(platform="twilio_flex", transfer_id=TRANSFER["sid"], status=TransferStatus.COMPLETED)
     event = WaitEvent(status="success", message="ok", transfer_ids=[check.transfer_id], checks=[check.to_xcom()])
-    payload = TriggerEvent(event.payload()).payload
+    payload = TriggerEvent(event.model_dump(mode="json")).payload
     assert WaitEvent.from_payload(payload) == event
     assert TransferStatusSensor(task_id="s", conn_id="c", transfer="{{ x }}").execute_complete(CTX, payload) == [
         check.to_xcom()
