@@ -99,14 +99,12 @@ class TwilioFlexHook(TransferHook):
     conn_name_attr = "twilio_flex_conn_id"
     default_conn_name = "twilio_flex_default"
     hook_name = "Twilio Flex"
-    # Interactions API: 20 requests/s per endpoint per account. Burst 18, not 20: two tokens of headroom
-    # for requests that leave evenly and arrive bunched (a burst equal to the platform's let 2 of 3,002 through
-    # to a 429 in benchmarks/triggers.py's one-process run).
+    # Interactions API: 20 requests/s per endpoint per account.
     connection_ui = TWILIO_FLEX_UI
     extra_keys: ClassVar[frozenset[str]] = frozenset({"account_sid", "region", "edge"})
     check_bucket = "fetch"
     ref_model = TwilioTransferRef
-    default_policy: ClassVar[HttpPolicy] = HttpPolicy(rate_limit=20.0, rate_burst=18)
+    default_policy: ClassVar[HttpPolicy] = HttpPolicy(rate_limit=20.0, rate_burst=20)
 
     def __init__(self, *args: Any, max_body_bytes: int | str = MAX_BODY_BYTES, **kwargs: Any) -> None:
         """:param max_body_bytes: largest create/update body sent, as UTF-8 JSON (default 1 MB)."""
@@ -221,7 +219,7 @@ class TwilioFlexHook(TransferHook):
 
     def check_plan(self, ref: TwilioTransferRef) -> Plan[TransferCheck]:
         """One read: Twilio reports the transfer's status itself."""
-        found: TwilioTransfer = yield _transfer_request("GET", ref.path)
+        found: TwilioTransfer = yield Request("GET", ref.path, TwilioTransfer, "transfer", bucket="fetch")
         return TransferCheck(
             platform="twilio_flex",
             transfer_id=found.sid or "",
