@@ -1,9 +1,7 @@
 """``TransferHook``: what every platform hook shares, and how a connection finds its platform's hook.
 
-A platform is one ``TransferHook`` subclass (its connection, how a transfer is referenced and checked,
-what acting on a stale transfer means) plus one ``connection-types`` entry in its provider's
-``get_provider_info()``: Airflow's providers manager maps the connection type to the hook class, as it
-does for ``Connection.get_hook`` and the UI. Sensors, triggers, waits and reconciliation never name a platform.
+A platform is one ``TransferHook`` subclass plus one ``connection-types`` entry in ``get_provider_info()``;
+Airflow's providers manager maps the connection type to the hook class (``Connection.get_hook``).
 """
 
 from __future__ import annotations
@@ -40,13 +38,10 @@ class ConnectionSettings:
     """What a hook needs from an Airflow connection, checked. ``secrets`` never reach a URL or log."""
 
     base_url: str
-    auth: httpx.Auth | None
-    secrets: tuple[str, ...] = ()
-    headers: Mapping[str, str] = field(default_factory=dict)
-    details: Mapping[str, Any] = field(default_factory=dict)
-
-    def __repr__(self) -> str:
-        return f"ConnectionSettings(base_url={self.base_url!r})"
+    auth: httpx.Auth | None = field(repr=False)
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    details: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
 
 T = TypeVar("T")
@@ -112,7 +107,6 @@ class TransferHook(BaseHook, abc.ABC):
     checked when first built)."""
     extra_keys: ClassVar[frozenset[str]] = frozenset()
     """The connection extras the hook reads besides the policy fields; any other key is refused."""
-    """The connection form's metadata (``connection_ui.py``), also published in ``get_provider_info()``."""
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:

@@ -1,13 +1,7 @@
-"""``ApiClient`` and ``HttpPolicy``: the one place every request of every hook goes through.
+"""``ApiClient`` and ``HttpPolicy``: the one place every request of every hook goes through (docs/http_policy.md).
 
-The policy (timeouts, retries, the rate budget) comes from the hook's arguments, else the connection's
-extra, else the platform's defaults. The client owns the httpx clients (one sync, one async per event
-loop), authentication, retries, the client-side rate limit, error mapping and log hygiene.
-
-Retried: 429 (never processed), 5xx, malformed success bodies, connection errors and timeouts; never
-another 4xx. A request that is not idempotent (creating a transfer) is retried only when the platform
-cannot have acted on it (429, 503, no connection): a timeout or a 500 after sending could start a second
-transfer.
+Retried: 429, 5xx, malformed success bodies, connection errors and timeouts; never another 4xx. A request
+that is not idempotent is retried only when the platform cannot have acted on it (429, 503, no connection).
 """
 
 from __future__ import annotations

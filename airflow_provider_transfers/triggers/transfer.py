@@ -1,13 +1,8 @@
 """``TransferStatusTrigger``: wait in the triggerer until transfers reach a success or failure status.
 
-Platform-neutral: the hook comes from the connection's type (loaded with ``aget_connection``). The wait is
-``waiting.TransferWait``, the state machine every path uses. Triggers on one connection in one event loop
-share one hook (one client, one rate budget, one bound on checks in flight: ``HookPool``). ``serialize()``
-returns the whole live state (``TransferWait.saved``), so a trigger re-created after a triggerer restart
-carries on; it trusts that state (it was validated when the wait started) and still resumes the kwargs of
-older releases, which it validates.
-
-Exactly one event per run: a ``WaitEvent``'s JSON.
+Runs ``waiting.TransferWait`` with the connection's hook, shared by every trigger on that connection in the
+event loop (``HookPool``); ``serialize()`` returns the whole live state, trusted when rebuilt (older
+releases' kwargs are validated). Exactly one event per run: a ``WaitEvent``'s JSON.
 """
 
 from __future__ import annotations
