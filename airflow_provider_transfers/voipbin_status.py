@@ -27,10 +27,8 @@ _ENDING = (VoipbinGroupcallStatus.PROGRESSING, VoipbinGroupcallStatus.HANGINGUP)
 
 @dataclass(frozen=True)
 class Derivation:
-    """The derived status, a sentence saying why, and the facts it rests on.
-
-    ``evidence["decided_by"]`` names the facts that decided a terminal status (empty while ``active``).
-    """
+    """The derived status, a sentence saying why, and the facts it rests on (``evidence["decided_by"]``: the
+    facts that decided a terminal status, empty while ``active``)."""
 
     status: TransferStatus
     detail: str
@@ -85,12 +83,9 @@ def needs_customer_call(
 ) -> str | None:
     """The customer's call id when it must be read: the answering call shows a hand-over, and only the
     customer's ``tm_hangup`` can still tell that they had left first."""
-    if (
-        answer_call is None
-        or transferer_call is None
-        or not needs_answer_call(transfer_type, groupcall, transferer_call)
-    ):
+    if answer_call is None or not needs_answer_call(transfer_type, groupcall, transferer_call):
         return None
+    assert transferer_call is not None  # needs_answer_call says so
     return None if _answer_verdict(transferer_call, answer_call) else transferer_call.master_call_id
 
 

@@ -277,13 +277,6 @@ def _base_url(conn: Connection) -> str:
     return str(url).rstrip("/")
 
 
-def login_url(base_url: str) -> str:
-    """``https://api.voipbin.net/v1.0`` -> ``https://api.voipbin.net/auth/login`` (login sits beside the API)."""
-    url = httpx.URL(base_url)
-    root = re.sub(r"/v\d+(\.\d+)*$", "", url.path.rstrip("/"))
-    return str(url.copy_with(path=f"{root}/auth/login"))
-
-
 class VoipbinHook(TransferHook):
     """Start VoIPbin transfers, read their groupcalls and calls, derive their status, hang them up.
 
@@ -361,11 +354,13 @@ class VoipbinHook(TransferHook):
                 f"Connection {conn.conn_id!r}: password must hold a VoIPbin access key (with login empty), "
                 "or the password of the username given in login"
             )
-
         base_url = _base_url(conn)
-        auth: httpx.Auth = (
-            JwtAuth(login_url(base_url), username, password) if username else AccessKeyAuth(password.strip())
-        )
+        if username:  # login sits beside the versioned API: .../v1.0 -> .../auth/login
+            url = httpx.URL(base_url)
+            root = re.sub(r"/v\d+(\.\d+)*$", "", url.path.rstrip("/"))
+            auth: httpx.Auth = JwtAuth(str(url.copy_with(path=f"{root}/auth/login")), username, password)
+        else:
+            auth = AccessKeyAuth(password.strip())
         return ConnectionSettings(
             base_url=base_url,
             auth=auth,

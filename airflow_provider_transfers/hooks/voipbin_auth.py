@@ -95,15 +95,13 @@ class _Token:
 def token_expiry(token: str) -> float | None:
     """The ``expire`` claim (epoch seconds) of a VoIPbin token, without verifying it; ``None`` when absent or
     unreadable."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return None
     try:
-        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except ValueError:
+        _, payload, _ = token.split(".")
+        expire = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["expire"]
+    except (ValueError, KeyError, TypeError):  # not three parts, not JSON, no expire claim
         return None
-    expire = payload.get("expire") if isinstance(payload, dict) else None
     match = _EXPIRE.match(expire) if isinstance(expire, str) else None
+
     if match is None:
         return None
     *fields, fraction = match.groups()
