@@ -92,13 +92,10 @@ def validate_uuid(value: Any, field: str) -> str:
     return str(validate(ResourceUuid, value, field))
 
 
-TRANSFER_TYPE_EXPECTED = "'attended' or 'blind'"
-
-
 def _transfer_type(value: Any) -> VoipbinTransferType:
     if isinstance(value, str) and value.lower() in {t.value for t in VoipbinTransferType}:
         return VoipbinTransferType(value.lower())
-    raise form_error(TRANSFER_TYPE_EXPECTED)
+    raise form_error("'attended' or 'blind'")
 
 
 TransferType = Annotated[VoipbinTransferType, BeforeValidator(_transfer_type)]
@@ -193,8 +190,8 @@ def _hint(response: httpx.Response, reason: str | None) -> str | None:
         method, path = "", ""
     bare_400 = response.status_code == 400 and not response.content
     creating = method == "POST" and path.endswith("/transfers")
-    # A transfer-manager refusal is a 500 (before April 2026 a bare 400), a 409 or CALL_STATE_INVALID (see the
-    # operators page, "Refused requests").
+    # A transfer-manager refusal is a 500 (before April 2026 a bare 400), a 409 or CALL_STATE_INVALID (server
+    # sources: docs/operators/voipbin.md, "Create").
     if reason == "CALL_STATE_INVALID" or (creating and (response.status_code in (409, 500) or bare_400)):
         return CALL_STATE_HINT
     if bare_400:
@@ -428,7 +425,6 @@ class VoipbinHook(TransferHook):
 
     @classmethod
     def transfer_ref(cls, transfer: Any) -> VoipbinTransferRef:
-        """(id, type, groupcall_id, transferer_call_id) of a transfer's JSON, each validated."""
         return transfer_ref(transfer)
 
     @classmethod

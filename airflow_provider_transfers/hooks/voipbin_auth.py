@@ -119,22 +119,13 @@ class JwtAuth(httpx.Auth):
     login is remembered: later requests fail without trying again, so as not to lock the account.
     """
 
-    def __init__(
-        self,
-        login_url: str,
-        username: str,
-        password: str,
-        *,
-        clock: Callable[[], float] = time.time,
-        renew_margin: float = RENEW_MARGIN_S,
-    ) -> None:
+    def __init__(self, login_url: str, username: str, password: str, *, clock: Callable[[], float] = time.time) -> None:
         if not username or not password:
             raise TransferConfigError("VoIPbin JWT login needs both a username (login) and a password")
         self.login_url = login_url
         self.username = username
         self._password = password
         self._clock = clock
-        self._renew_margin = renew_margin
         self._token: _Token | None = None
         self._refused: TransferAuthError | None = None
         self._lock = threading.Lock()
@@ -193,7 +184,8 @@ class JwtAuth(httpx.Auth):
             )
         now = self._clock()
         expires_at = token_expiry(value) or now + TOKEN_LIFETIME_S
-        margin = min(self._renew_margin, max(0.0, expires_at - now) / 10)
+        margin = min(RENEW_MARGIN_S, max(0.0, expires_at - now) / 10)
+
         token = _Token(value, expires_at, expires_at - margin)
         self._token = token
         log.info("VoIPbin: logged in as %r; token valid until %s", self.username, time.ctime(expires_at))
