@@ -97,9 +97,6 @@ def _status(value: Any) -> str | None:
     return value.value if value is not None else None
 
 
-Result = Callable[..., Derivation]
-
-
 def derive_voipbin_status(
     transfer_type: VoipbinTransferType | str,
     groupcall: VoipbinGroupcall,
@@ -108,10 +105,8 @@ def derive_voipbin_status(
     customer_call: VoipbinCall | None = None,
     nested: Sequence[VoipbinGroupcall] = (),
 ) -> Derivation:
-    """The status of a transfer from what its check read (see the ``needs_*`` functions). Pure: no I/O.
-
-    Without a needed read nothing terminal is derived from it (``active``).
-    """
+    """The status of a transfer from what its check read (see the ``needs_*`` functions). Pure: no I/O. Without
+    a needed read nothing terminal is derived from it (``active``)."""
     kind = VoipbinTransferType(transfer_type)
     answered = groupcall.answer_call_id is not None
     evidence: dict[str, Any] = {
@@ -239,7 +234,7 @@ def _after_agent_hangup(
     transferer_call: VoipbinCall,
     answer_call: VoipbinCall | None,
     customer_call: VoipbinCall | None,
-    result: Result,
+    result: Callable[..., Derivation],
 ) -> Derivation:
     """Attended, the agent hung up, the groupcall has an answer: the order of events decides."""
     if answer_call is None:

@@ -435,13 +435,9 @@ class VoipbinHook(TransferHook):
         return found
 
     def check_plan(self, ref: VoipbinTransferRef) -> Plan[TransferCheck]:
-        """Derive the status (``voipbin_status``) from the fewest reads ("Requests per check" in the docs).
-
-        An attended transfer reads the transferer call *before* the groupcall: an answer never goes away, so a
-        groupcall still unanswered when read after it proves the hang-up came first (the other order would
-        fail a transfer whose answer and hang-up landed between the reads). Likewise the customer's call is
-        read after the agent's.
-        """
+        """Derive the status (``voipbin_status``) from the fewest reads, in an order that cannot mistake a race
+        for a failure: the agent's call before the groupcall, the customer's after the agent's (why: "Requests
+        per check" in docs/operators/voipbin.md)."""
         call = (yield _call("GET", ref.transferer_call_id)) if needs_transferer_call(ref.type) else None
         groupcall = yield _groupcall("GET", ref.groupcall_id)
         if call is None and needs_transferer_call(ref.type, groupcall):

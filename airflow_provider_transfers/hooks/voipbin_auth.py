@@ -148,7 +148,7 @@ class JwtAuth(httpx.Auth):
         if self._refused is not None:
             raise copy.copy(self._refused)
         token = self._token
-        if token is not None and token is refused:
+        if refused is not None and token is refused:
             log.info("VoIPbin: token refused (401); logging in again once")
             self._token = None
             return None
@@ -185,7 +185,6 @@ class JwtAuth(httpx.Auth):
         now = self._clock()
         expires_at = token_expiry(value) or now + TOKEN_LIFETIME_S
         margin = min(RENEW_MARGIN_S, max(0.0, expires_at - now) / 10)
-
         token = _Token(value, expires_at, expires_at - margin)
         self._token = token
         log.info("VoIPbin: logged in as %r; token valid until %s", self.username, time.ctime(expires_at))
