@@ -1,15 +1,14 @@
 """VoIPbin transfers: ``VoipbinHook`` (connection type ``voipbin``).
 
-VoIPbin offers ``POST /transfers`` and nothing else for transfers: no GET, no status, no event. The
-hook derives a transfer's status from its groupcall and transferer call (``voipbin_status``), and
-finishes or cancels a transfer by hanging up the transferer call or the groupcall.
+VoIPbin offers only ``POST /transfers``: the hook derives a transfer's status from its groupcall and calls
+(``voipbin_status``) and ends a transfer by hanging up the transferer call or the groupcall.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, ClassVar
 
 import httpx
@@ -83,7 +82,6 @@ CREDENTIALS_HINT = (
     "the connection's credentials lack VoIPbin's customer admin or manager permission (or the account is frozen)"
 )
 NOT_FOUND_HINT = "VoIPbin keeps transfers and their groupcalls for 24 hours; an older transfer can no longer be checked"
-_VERSION_SEGMENT = re.compile(r"/v\d+(\.\d+)*$")
 
 
 # --------------------------------------------------------------------------------------------- inputs
@@ -94,31 +92,17 @@ def validate_uuid(value: Any, field: str) -> str:
     return str(validate(ResourceUuid, value, field))
 
 
-TRANSFER_TYPE_EXPECTED = "'attended' or 'blind'"
-
-
 def _transfer_type(value: Any) -> VoipbinTransferType:
     if isinstance(value, str) and value.lower() in {t.value for t in VoipbinTransferType}:
         return VoipbinTransferType(value.lower())
-    raise form_error(TRANSFER_TYPE_EXPECTED)
+    raise form_error("'attended' or 'blind'")
 
 
 TransferType = Annotated[VoipbinTransferType, BeforeValidator(_transfer_type)]
 
 
 def validate_transfer_type(value: Any, field: str = "transfer_type") -> VoipbinTransferType:
-    result: VoipbinTransferType = validate(TransferType, value, field)
-    return result
-
-
-@functools.cache
-def _text_of(expected: str) -> Any:
-    return Annotated[Any, BeforeValidator(lambda v: parse_json_text(v, what=expected, python_literals=True))]
-
-
-def _parse_text(value: str, field: str, expected: str) -> Any:
-    """JSON text, or the Python literal a Jinja ``{{ xcom }}`` renders a dict/list into (size/depth checked)."""
-    return validate(_text_of(expected), value, field)
+    return validate(TransferType, value, field)
 
 
 ADDRESSES_EXPECTED = "a non-empty list of addresses like [{'type': 'tel', 'target': '+15551234567'}]"
@@ -127,7 +111,7 @@ ADDRESSES_EXPECTED = "a non-empty list of addresses like [{'type': 'tel', 'targe
 @functools.cache
 def transferee_addresses(max_items: int = MAX_ADDRESSES) -> Any:
     """The type of ``transferee_addresses``: a list (or one mapping, or text of either) of at most
-    ``max_items`` addresses, each a ``TransfereeAddress``."""
+    ``max_items`` ``TransfereeAddress``."""
 
     def before(value: Any) -> list[Any]:
         if isinstance(value, str):
@@ -149,34 +133,25 @@ def transferee_addresses(max_items: int = MAX_ADDRESSES) -> Any:
 def normalize_addresses(
     value: Any, field: str = "transferee_addresses", *, max_items: int = MAX_ADDRESSES
 ) -> list[dict[str, Any]]:
-    """Transferee addresses as the request body needs them, each checked with ``TransfereeAddress``.
-
-    Accepts a list of mappings (or one mapping), or JSON text of them (a rendered template); at most
-    ``max_items`` of them.
-    """
+    """Transferee addresses (see ``transferee_addresses``) as the request body needs them."""
     addresses: list[TransfereeAddress] = validate(transferee_addresses(max_items), value, field)
     return [a.model_dump(mode="json", exclude_none=True) for a in addresses]
 
 
-def coerce_transfer(value: Any, field: str = "transfer") -> dict[str, Any]:
-    """The transfer's JSON as a dict: a mapping, a ``VoipbinTransfer``, or JSON text (a rendered XCom)."""
-    expected = "the transfer JSON pushed by VoipbinCreateTransferOperator (a dict or JSON text)"
-    if isinstance(value, VoipbinTransfer):
-        return value.to_xcom()
-    if isinstance(value, str):
-        value = _parse_text(value, field, expected)
-    if not isinstance(value, Mapping):
-        raise TransferValidationError(field, expected, type(value).__name__)
-    return dict(value)
+TRANSFER_EXPECTED = "the transfer JSON pushed by VoipbinCreateTransferOperator (a dict or JSON text)"
+_TRANSFER_TEXT = Annotated[
+    Any, BeforeValidator(lambda v: parse_json_text(v, what=TRANSFER_EXPECTED, python_literals=True))
+]
+_Uuid = Annotated[str, BeforeValidator(lambda v: check_as(ResourceUuid, v))]
 
 
 class VoipbinTransferRef(TransferRef):
     """What a status check needs from a transfer's JSON, validated."""
 
-    id: Annotated[str, BeforeValidator(lambda v: check_as(ResourceUuid, v))]
+    id: _Uuid
     type: TransferType
-    groupcall_id: Annotated[str, BeforeValidator(lambda v: check_as(ResourceUuid, v))]
-    transferer_call_id: Annotated[str, BeforeValidator(lambda v: check_as(ResourceUuid, v))]
+    groupcall_id: _Uuid
+    transferer_call_id: _Uuid
 
     @property
     def transfer_id(self) -> str:
@@ -184,8 +159,15 @@ class VoipbinTransferRef(TransferRef):
 
 
 def transfer_ref(value: Any, field: str = "transfer") -> VoipbinTransferRef:
-    transfer = coerce_transfer(value, field)
-    fields = {name: transfer.get(name) for name in VoipbinTransferRef.model_fields}
+    """A transfer's reference, from its JSON: a mapping, a ``VoipbinTransfer``, or JSON text (or the Python
+    literal Jinja renders a dict into: a rendered XCom)."""
+    if isinstance(value, VoipbinTransfer):
+        value = value.to_xcom()
+    elif isinstance(value, str):
+        value = validate(_TRANSFER_TEXT, value, field)
+    if not isinstance(value, Mapping):
+        raise TransferValidationError(field, TRANSFER_EXPECTED, type(value).__name__)
+    fields = {name: value.get(name) for name in VoipbinTransferRef.model_fields}
     return validate_model(VoipbinTransferRef, fields, field, subscript=True)
 
 
@@ -201,23 +183,19 @@ def _groupcall(method: str, groupcall_id: str, action: str = "") -> Request:
 # --------------------------------------------------------------------------------------------- errors
 
 
-def _request_of(response: httpx.Response) -> httpx.Request | None:
-    try:
-        return response.request
-    except RuntimeError:
-        return None
-
-
 def _hint(response: httpx.Response, reason: str | None) -> str | None:
-    request = _request_of(response)
-    path = request.url.path if request is not None else ""
-    creating = request is not None and request.method == "POST" and path.endswith("/transfers")
-    # Every transfer-manager refusal reaches the API as a 500 (voipbin/monorepo 2bf22fa4: bin-transfer-manager/
-    # pkg/listenhandler/v1_transfers.go:28-32, bin-api-manager/server/transfers.go:61-65). A 409 (an RPC
-    # conflict: FAILED_PRECONDITION STATE_INVALID, server/error_translate.go:85-86) or the CALL_STATE_INVALID
-    # reason older deployments were documented with get the same hint.
-    if reason == "CALL_STATE_INVALID" or (creating and response.status_code in (409, 500)):
+    try:
+        method, path = response.request.method, response.request.url.path
+    except RuntimeError:  # a response built without its request
+        method, path = "", ""
+    bare_400 = response.status_code == 400 and not response.content
+    creating = method == "POST" and path.endswith("/transfers")
+    # A transfer-manager refusal is a 500 (before April 2026 a bare 400), a 409 or CALL_STATE_INVALID (server
+    # sources: docs/operators/voipbin.md, "Create").
+    if reason == "CALL_STATE_INVALID" or (creating and (response.status_code in (409, 500) or bare_400)):
         return CALL_STATE_HINT
+    if bare_400:
+        return BARE_400_HINT
     if response.status_code == 404 and re.search(r"/(groupcalls|calls)/[^/]+$", path):
         return NOT_FOUND_HINT
     if response.status_code == 409 and reason == "STATE_INVALID" and "/calls/" in path:
@@ -240,9 +218,7 @@ def parse_voipbin_error(response: httpx.Response) -> dict[str, Any]:
             "details": details if isinstance(details, list) else None,
         }
     elif response.status_code == 400 and not response.content:
-        request = _request_of(response)
-        creating = request is not None and request.method == "POST" and request.url.path.endswith("/transfers")
-        return {"message": "Bad Request with an empty body", "hint": CALL_STATE_HINT if creating else BARE_400_HINT}
+        fields = {"message": "Bad Request with an empty body"}
     elif isinstance(body, dict) and isinstance(body.get("message"), str):
         fields = {"message": body["message"]}
     else:
@@ -251,36 +227,15 @@ def parse_voipbin_error(response: httpx.Response) -> dict[str, Any]:
     return fields
 
 
-def _is_bad_credentials(exc: TransferApiError) -> bool:
-    """401, or any refused login (``JwtAuth`` raises those with path ``/auth/login``)."""
-    refused_login = isinstance(exc, TransferAuthError) and exc.path == "/auth/login"
-    return exc.status_code == 401 or refused_login
-
-
 _RESOURCE_PATH = re.compile(r"^/(calls|groupcalls)/[^/]+(/hangup)?$|^/transfers$")
-_ERROR_FIELDS = ("platform", "status_code", "message", "method", "path", "code", "reason", "more_info", "request_id")
 OWN_CALLS_PROBE = Request("GET", "/calls", params={"page_size": 1}, bucket=BUCKET)
-"""The cheapest request the connection's own permission decides (bin-api-manager pkg/servicehandler/
-call.go:185-188): the Test button's probe, and the witness that tells a refused resource from refused
-credentials."""
+"""Decided by the connection's own permission only: the Test button's probe, and the witness that tells a
+refused resource from refused credentials."""
 
 
-def _resource_refusal(request: Request, exc: TransferApiError) -> bool:
-    """A refusal that may concern only the resource: 403 ``PERMISSION_DENIED`` on a call, groupcall or transfer
-    (bin-api-manager server/error_translate.go:62-63: another customer's resource, but also credentials without
-    the admin/manager permission), or a bare 400 from a pre-April-2026 server there (any handler error)."""
-    if not _RESOURCE_PATH.match(request.path) or isinstance(exc, TransferPermissionError):
-        return False
-    if exc.status_code == 403:
-        return exc.reason == "PERMISSION_DENIED"
-    return exc.status_code == 400 and exc.hint == BARE_400_HINT
-
-
-def _recast(exc: TransferApiError, cls: type[TransferApiError], **changes: Any) -> TransferApiError:
-    """``exc`` as ``cls``: the same answer, another meaning."""
-    fields = {name: getattr(exc, name) for name in _ERROR_FIELDS}
-    fields.update(details=exc.details, retry_after=exc.retry_after, hint=exc.hint)
-    return cls(**{**fields, **changes})
+def _recast(exc: TransferApiError, cls: type[TransferApiError], hint: str) -> TransferApiError:
+    """``exc`` as ``cls``: the same answer, another meaning (its attributes are its constructor's fields)."""
+    return cls(**{**vars(exc), "hint": hint})
 
 
 def _settled(send: Callable[[Request], Any]) -> Callable[[Request], Any]:
@@ -319,20 +274,10 @@ def _base_url(conn: Connection) -> str:
     return str(url).rstrip("/")
 
 
-def login_url(base_url: str) -> str:
-    """``https://api.voipbin.net/v1.0`` -> ``https://api.voipbin.net/auth/login`` (login sits beside the API)."""
-    url = httpx.URL(base_url)
-    root = _VERSION_SEGMENT.sub("", url.path.rstrip("/"))
-    return str(url.copy_with(path=f"{root}/auth/login"))
-
-
 class VoipbinHook(TransferHook):
     """Start VoIPbin transfers, read their groupcalls and calls, derive their status, hang them up.
 
-    Connection (type ``voipbin``): either password = access key with login empty (sent as the
-    ``accesskey`` cookie), or login = username and password (exchanged for a JWT). host = optional base
-    URL (default ``https://api.voipbin.net/v1.0``); extra = the policy fields (``timeout``,
-    ``max_attempts``, ``rate_limit``, ...).
+    Connection (type ``voipbin``, docs/connections/voipbin.md): an access key, or a username and password.
     """
 
     platform = "voipbin"
@@ -340,7 +285,6 @@ class VoipbinHook(TransferHook):
     conn_name_attr = "voipbin_conn_id"
     default_conn_name = "voipbin_default"
     hook_name = "VoIPbin"
-    # Per customer: 16.7 requests/s with a burst of 33.
     connection_ui = VOIPBIN_UI
     check_bucket = BUCKET
     ref_model = VoipbinTransferRef
@@ -374,24 +318,24 @@ class VoipbinHook(TransferHook):
             raise error from exc
 
     def _refusal_plan(self, request: Request, exc: TransferApiError) -> Plan[Exception]:
-        """What a refused request means: a refusal of one resource (a row's problem: another customer's call
-        or groupcall is a ``TransferPermissionError``) or of the connection's credentials (``TransferAuthError``,
-        which stops a reconciliation). The answer alone cannot tell: credentials without the customer admin or
-        manager permission get the same 403 ``PERMISSION_DENIED`` (bin-api-manager pkg/servicehandler/
-        etc.go:13-27; before April 2026 the same bare 400). So the first such refusal asks ``GET /calls``, which
-        only the credentials' own permission decides, once per hook."""
-        if not _resource_refusal(request, exc):
+        """What a refused request means: one resource's refusal (``TransferPermissionError``, a row's problem)
+        or the credentials' (``TransferAuthError``, which stops a reconciliation). A 403 ``PERMISSION_DENIED``
+        (before April 2026 a bare 400) on a call, groupcall or transfer may be either: the first one asks
+        ``OWN_CALLS_PROBE``, once per hook (operators page, "Refused requests")."""
+        denied = exc.status_code == 403 and exc.reason == "PERMISSION_DENIED"
+        bare_400 = exc.status_code == 400 and exc.hint == BARE_400_HINT
+        if not _RESOURCE_PATH.match(request.path) or not (denied or bare_400):
             return exc
         if not self._own_calls_readable:
             probe = yield OWN_CALLS_PROBE
             if isinstance(probe, TransferApiError) and probe.status_code in (400, 401, 403):
                 refused = f"{request.method} {request.path} and GET /calls are refused alike"
-                return _recast(exc, TransferAuthError, hint=f"{refused}: {CREDENTIALS_HINT}")
+                return _recast(exc, TransferAuthError, f"{refused}: {CREDENTIALS_HINT}")
             if isinstance(probe, Exception):
                 return probe
             self._own_calls_readable = True
         if exc.status_code == 403:
-            return _recast(exc, TransferPermissionError, hint=PERMISSION_HINT)
+            return _recast(exc, TransferPermissionError, PERMISSION_HINT)
         return exc
 
     @staticmethod
@@ -400,18 +344,20 @@ class VoipbinHook(TransferHook):
 
     @classmethod
     def settings_from_connection(cls, conn: Connection) -> ConnectionSettings:
-        where = f"Connection {conn.conn_id!r}"
         username = (conn.login or "").strip()
         password = conn.password or ""
         if not password:
             raise TransferConfigError(
-                f"{where}: password must hold a VoIPbin access key (with login empty), "
+                f"Connection {conn.conn_id!r}: password must hold a VoIPbin access key (with login empty), "
                 "or the password of the username given in login"
             )
         base_url = _base_url(conn)
-        auth: httpx.Auth = (
-            JwtAuth(login_url(base_url), username, password) if username else AccessKeyAuth(password.strip())
-        )
+        if username:  # login sits beside the versioned API: .../v1.0 -> .../auth/login
+            url = httpx.URL(base_url)
+            root = re.sub(r"/v\d+(\.\d+)*$", "", url.path.rstrip("/"))
+            auth: httpx.Auth = JwtAuth(str(url.copy_with(path=f"{root}/auth/login")), username, password)
+        else:
+            auth = AccessKeyAuth(password.strip())
         return ConnectionSettings(
             base_url=base_url,
             auth=auth,
@@ -439,56 +385,39 @@ class VoipbinHook(TransferHook):
         self, transfer_type: VoipbinTransferType | str, transferer_call_id: str, transferee_addresses: Any
     ) -> VoipbinTransfer:
         """Start a transfer. Not idempotent: retried only when VoIPbin cannot have acted (429/503/no connection)."""
-        transfer: VoipbinTransfer = self.send(self._create(transfer_type, transferer_call_id, transferee_addresses))
-        return transfer
+        return self.send(self._create(transfer_type, transferer_call_id, transferee_addresses))
 
     async def acreate_transfer(
         self, transfer_type: VoipbinTransferType | str, transferer_call_id: str, transferee_addresses: Any
     ) -> VoipbinTransfer:
-        request = self._create(transfer_type, transferer_call_id, transferee_addresses)
-        transfer: VoipbinTransfer = await self.asend(request)
-        return transfer
+        return await self.asend(self._create(transfer_type, transferer_call_id, transferee_addresses))
 
     def get_call(self, call_id: str) -> VoipbinCall:
-        call: VoipbinCall = self.send(_call("GET", validate_uuid(call_id, "call_id")))
-        return call
+        return self.send(_call("GET", validate_uuid(call_id, "call_id")))
 
     async def aget_call(self, call_id: str) -> VoipbinCall:
-        call: VoipbinCall = await self.asend(_call("GET", validate_uuid(call_id, "call_id")))
-        return call
+        return await self.asend(_call("GET", validate_uuid(call_id, "call_id")))
 
     def get_groupcall(self, groupcall_id: str) -> VoipbinGroupcall:
-        groupcall: VoipbinGroupcall = self.send(_groupcall("GET", validate_uuid(groupcall_id, "groupcall_id")))
-        return groupcall
+        return self.send(_groupcall("GET", validate_uuid(groupcall_id, "groupcall_id")))
 
     async def aget_groupcall(self, groupcall_id: str) -> VoipbinGroupcall:
-        groupcall: VoipbinGroupcall = await self.asend(_groupcall("GET", validate_uuid(groupcall_id, "groupcall_id")))
-        return groupcall
+        return await self.asend(_groupcall("GET", validate_uuid(groupcall_id, "groupcall_id")))
 
     def hangup_call(self, call_id: str) -> VoipbinCall:
-        """``POST /calls/{id}/hangup``; for an attended transfer's transferer call this completes it.
-
-        Retried like a read: hanging up twice ends in the same state.
-        """
-        call: VoipbinCall = self.send(_call("POST", validate_uuid(call_id, "call_id"), "/hangup"))
-        return call
+        """``POST /calls/{id}/hangup`` (completes an attended transfer); retried like a read: hanging up twice
+        ends in the same state."""
+        return self.send(_call("POST", validate_uuid(call_id, "call_id"), "/hangup"))
 
     async def ahangup_call(self, call_id: str) -> VoipbinCall:
-        call: VoipbinCall = await self.asend(_call("POST", validate_uuid(call_id, "call_id"), "/hangup"))
-        return call
+        return await self.asend(_call("POST", validate_uuid(call_id, "call_id"), "/hangup"))
 
     def hangup_groupcall(self, groupcall_id: str) -> VoipbinGroupcall:
         """``POST /groupcalls/{id}/hangup``: stops ringing the transferees (cancels the transfer)."""
-        groupcall: VoipbinGroupcall = self.send(
-            _groupcall("POST", validate_uuid(groupcall_id, "groupcall_id"), "/hangup")
-        )
-        return groupcall
+        return self.send(_groupcall("POST", validate_uuid(groupcall_id, "groupcall_id"), "/hangup"))
 
     async def ahangup_groupcall(self, groupcall_id: str) -> VoipbinGroupcall:
-        groupcall: VoipbinGroupcall = await self.asend(
-            _groupcall("POST", validate_uuid(groupcall_id, "groupcall_id"), "/hangup")
-        )
-        return groupcall
+        return await self.asend(_groupcall("POST", validate_uuid(groupcall_id, "groupcall_id"), "/hangup"))
 
     # ------------------------------------------------------------------ status protocol
 
@@ -496,7 +425,6 @@ class VoipbinHook(TransferHook):
 
     @classmethod
     def transfer_ref(cls, transfer: Any) -> VoipbinTransferRef:
-        """(id, type, groupcall_id, transferer_call_id) of a transfer's JSON, each validated."""
         return transfer_ref(transfer)
 
     @classmethod
@@ -506,39 +434,10 @@ class VoipbinHook(TransferHook):
             return None  # VoIPbin's "never" placeholder is no creation time
         return found
 
-    @staticmethod
-    def _check(
-        ref: VoipbinTransferRef,
-        groupcall: VoipbinGroupcall,
-        call: VoipbinCall | None,
-        answer: VoipbinCall | None = None,
-        customer: VoipbinCall | None = None,
-        nested: Sequence[VoipbinGroupcall] = (),
-    ) -> TransferCheck:
-        derived = derive_voipbin_status(ref.type, groupcall, call, answer, customer, nested)
-        return TransferCheck(
-            platform="voipbin",
-            transfer_id=ref.id,
-            status=derived.status,
-            detail=derived.detail,
-            evidence={**derived.evidence, "transferer_call_id": ref.transferer_call_id},
-        )
-
     def check_plan(self, ref: VoipbinTransferRef) -> Plan[TransferCheck]:
-        """Derive the status (rules in ``voipbin_status``) from the fewest reads:
-
-        * attended: the transferer call, then the groupcall (2 reads); once the agent hung up after an answer,
-          the answering call and, when it shows a hand-over, the customer's call (4 reads, at the deciding check);
-        * blind: the groupcall (1 read); the transferer call too when the groupcall has no master call (the agent
-          may have been the customer's master); while unanswered, each nested groupcall (agent/extension
-          addresses among several), where an answer may be.
-
-        An attended transfer reads the transferer call *before* the groupcall. An answer, once set, never goes
-        away, so a groupcall read afterwards that is still unanswered proves the hang-up came first. Read the
-        other way round, an answer and a hang-up landing between the two reads would look like an abandoned
-        (failed) transfer when it completed. Likewise the customer's call is read after the agent's: still up
-        then, it hung up after the agent.
-        """
+        """Derive the status (``voipbin_status``) from the fewest reads, in an order that cannot mistake a race
+        for a failure: the agent's call before the groupcall, the customer's after the agent's (why: "Requests
+        per check" in docs/operators/voipbin.md)."""
         call = (yield _call("GET", ref.transferer_call_id)) if needs_transferer_call(ref.type) else None
         groupcall = yield _groupcall("GET", ref.groupcall_id)
         if call is None and needs_transferer_call(ref.type, groupcall):
@@ -551,28 +450,25 @@ class VoipbinHook(TransferHook):
             answer = yield _call("GET", groupcall.answer_call_id)
         customer_id = needs_customer_call(ref.type, groupcall, call, answer)
         customer = (yield _call("GET", customer_id)) if customer_id is not None else None
-        check = self._check(ref, groupcall, call, answer, customer, nested)
+        derived = derive_voipbin_status(ref.type, groupcall, call, answer, customer, nested)
         reads = 1 + len(nested) + sum(x is not None for x in (call, answer, customer))
-        self._learn_cost(ref, check, reads)
-        return check
-
-    def _default_cost(self, ref: VoipbinTransferRef) -> float:
-        return 2.0 if needs_transferer_call(ref.type) else 1.0
-
-    def _learn_cost(self, ref: VoipbinTransferRef, check: TransferCheck, reads: int) -> None:
-        """Remember what checking ``ref`` costs when it is not the usual (a blind transfer reading nested
-        groupcalls or its transferer call); a settled transfer is checked no more."""
-        usual = needs_transferer_call(ref.type) or reads == self._default_cost(ref)
-        if usual or check.status.is_terminal:
-            self._costs.pop(ref.id, None)
-        else:
+        # A blind transfer that had to read its transferer call or nested groupcalls costs that much next time.
+        if ref.type is VoipbinTransferType.BLIND and reads > 1 and not derived.status.is_terminal:
             self._costs[ref.id] = float(reads)
+        else:
+            self._costs.pop(ref.id, None)
+        return TransferCheck(
+            platform="voipbin",
+            transfer_id=ref.id,
+            status=derived.status,
+            detail=derived.detail,
+            evidence={**derived.evidence, "transferer_call_id": ref.transferer_call_id},
+        )
 
     def check_cost(self, ref: VoipbinTransferRef) -> float:
-        """The groupcall, plus the transferer call for an attended transfer (the answering and customer calls,
-        read once the agent hung up after an answer, are the exception that ends the wait); for a blind transfer
-        what its last check cost, when its nested groupcalls or its transferer call had to be read too."""
-        return self._costs.get(ref.id, self._default_cost(ref))
+        """2 requests for an attended transfer (the deciding check's extra reads end the wait), 1 for a blind
+        one, or what its last check cost (its transferer call, nested groupcalls)."""
+        return self._costs.get(ref.id, 2.0 if ref.type is VoipbinTransferType.ATTENDED else 1.0)
 
     # ------------------------------------------------------------------ stale transfers: cancel them
 
@@ -593,15 +489,15 @@ class VoipbinHook(TransferHook):
     def _probe(self) -> str:
         """``GET /calls?page_size=1``: the cheapest authenticated read."""
         self.send(OWN_CALLS_PROBE)
-        api = self.api
-        mode = self.settings.details.get("auth_mode")
-        who = f"user {self.settings.details.get('username')!r}" if mode == "jwt" else "an access key"
-        return f"Connected to VoIPbin at {api.base_url} with {who}"
+        details = self.settings.details
+        who = f"user {details.get('username')!r}" if details.get("auth_mode") == "jwt" else "an access key"
+        return f"Connected to VoIPbin at {self.api.base_url} with {who}"
 
     def _explain(self, exc: TransferApiError) -> str:
         mode = self._settings.details.get("auth_mode") if self._settings is not None else None
         what = "username/password" if mode == "jwt" else "access key"
-        if _is_bad_credentials(exc):
+        refused_login = isinstance(exc, TransferAuthError) and exc.path == "/auth/login"  # raised by JwtAuth
+        if exc.status_code == 401 or refused_login:
             return f"Bad credentials: VoIPbin rejected the {what} ({exc.message})"
         if isinstance(exc, TransferAuthError):
             return f"Credentials accepted but not permitted to list calls (403): {exc.message}"

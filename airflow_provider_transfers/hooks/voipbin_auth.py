@@ -1,18 +1,6 @@
-"""VoIPbin authentication as ``httpx.Auth`` flows: an access-key cookie, or a JWT from a login.
-
-* ``AccessKeyAuth`` sets ``Cookie: accesskey=<key>`` on every request. VoIPbin also accepts the key in
-  the query string, but a query string ends up in access logs and in httpx's own log lines; the key
-  never goes there.
-* ``JwtAuth`` exchanges username/password for a token at ``POST {root}/auth/login`` (yielded from the
-  flow, so it goes through the same client, transport and timeouts), caches it, renews it a margin
-  before its expiry, and on a 401 renews it once and replays the request once. VoIPbin's tokens carry no
-  ``exp``: their lifetime is the string claim ``expire`` (bin-api-manager/pkg/servicehandler/auth.go:14-49,
-  boot.go:165-183 at voipbin/monorepo 2bf22fa4), read here in both its forms; without it, the documented
-  7 days. A refused login is a bare 400 (bin-api-manager/lib/service/auth.go:43-61), named as such.
-
-Neither class shows a credential in its ``repr``; failures raise the provider's exception family
-with the username at most. The sync flow registers a new token with Airflow's secret masker; the
-async flow (the triggerer's event loop) only uses the masker's async API.
+"""VoIPbin authentication as ``httpx.Auth`` flows: an access-key cookie (never in a URL, which logs show), or
+a JWT from ``POST {root}/auth/login``, cached, renewed before its ``expire`` and once on a 401. Behaviour and
+server sources: docs/connections/voipbin.md. No credential appears in a ``repr`` or an error.
 """
 
 from __future__ import annotations
@@ -29,11 +17,11 @@ import time
 import weakref
 from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 
 from airflow_provider_transfers.exceptions import (
+    TransferApiError,
     TransferAuthError,
     TransferConfigError,
     TransferServerError,
@@ -52,6 +40,10 @@ _EXPIRE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(
 REFUSED_LOGIN = (
     "VoIPbin refused the username or password (it answers a wrong username or password, like a malformed "
     "login, with a bare 400)"
+)
+LOGIN_HINT = (
+    "Check the connection's login (VoIPbin username) and password, "
+    "or leave login empty and put an access key in the password field"
 )
 RENEW_MARGIN_S = 3600.0
 """Renew this long before expiry (at most a tenth of the token's lifetime, for short-lived tokens)."""
@@ -103,15 +95,13 @@ class _Token:
 def token_expiry(token: str) -> float | None:
     """The ``expire`` claim (epoch seconds) of a VoIPbin token, without verifying it; ``None`` when absent or
     unreadable."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return None
     try:
-        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except ValueError:
+        _, payload, _ = token.split(".")
+        expire = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["expire"]
+    except (ValueError, KeyError, TypeError):  # not three parts, not JSON, no expire claim
         return None
-    expire = payload.get("expire") if isinstance(payload, dict) else None
     match = _EXPIRE.match(expire) if isinstance(expire, str) else None
+
     if match is None:
         return None
     *fields, fraction = match.groups()
@@ -125,28 +115,17 @@ def token_expiry(token: str) -> float | None:
 class JwtAuth(httpx.Auth):
     """Username/password login for a JWT sent as ``Authorization: Bearer``; cached, renewed, retried on 401.
 
-    One instance serves every request of a hook. Concurrent requests share one login: threads through
-    a lock, coroutines through one ``asyncio.Lock`` per event loop. A refused login is remembered: every
-    later request fails with the same error without trying again, so a reconciliation of thousands of
-    rows makes one failed login, not one per row (which could lock the account).
+    One instance serves a hook's requests, which share one login (a lock per thread or event loop). A refused
+    login is remembered: later requests fail without trying again, so as not to lock the account.
     """
 
-    def __init__(
-        self,
-        login_url: str,
-        username: str,
-        password: str,
-        *,
-        clock: Callable[[], float] = time.time,
-        renew_margin: float = RENEW_MARGIN_S,
-    ) -> None:
+    def __init__(self, login_url: str, username: str, password: str, *, clock: Callable[[], float] = time.time) -> None:
         if not username or not password:
             raise TransferConfigError("VoIPbin JWT login needs both a username (login) and a password")
         self.login_url = login_url
         self.username = username
         self._password = password
         self._clock = clock
-        self._renew_margin = renew_margin
         self._token: _Token | None = None
         self._refused: TransferAuthError | None = None
         self._lock = threading.Lock()
@@ -163,10 +142,16 @@ class JwtAuth(httpx.Auth):
 
     # ------------------------------------------------------------------ token state
 
-    def _valid_token(self) -> _Token | None:
+    def _valid_token(self, refused: _Token | None = None) -> _Token | None:
+        """The cached token; ``None`` when a login is due: no token, one due for renewal, or the cached token is
+        ``refused`` (by a 401: dropped). Raises the remembered refused login."""
         if self._refused is not None:
             raise copy.copy(self._refused)
         token = self._token
+        if refused is not None and token is refused:
+            log.info("VoIPbin: token refused (401); logging in again once")
+            self._token = None
+            return None
         if token is None or self._clock() >= token.renew_at:
             return None
         return token
@@ -199,91 +184,70 @@ class JwtAuth(httpx.Auth):
             )
         now = self._clock()
         expires_at = token_expiry(value) or now + TOKEN_LIFETIME_S
-        margin = min(self._renew_margin, max(0.0, expires_at - now) / 10)
+        margin = min(RENEW_MARGIN_S, max(0.0, expires_at - now) / 10)
         token = _Token(value, expires_at, expires_at - margin)
         self._token = token
         log.info("VoIPbin: logged in as %r; token valid until %s", self.username, time.ctime(expires_at))
         return token
 
-    def _login_error(self, response: httpx.Response) -> Exception:
+    def _login_error(self, response: httpx.Response) -> TransferApiError:
+        """A refused login (any 4xx but 429) is a ``TransferAuthError``; other failures keep their class."""
         status = response.status_code
         body = json_error_fields(response)
         error = body.get("error") if isinstance(body, dict) else None
         error = error if isinstance(error, dict) else {}
-        bare_400 = status == 400 and not response.content
-        said = REFUSED_LOGIN if bare_400 else error.get("message") or fallback_message(response)
-        common: dict[str, Any] = {
-            "platform": PLATFORM,
-            "status_code": status,
-            "method": "POST",
-            "path": "/auth/login",
-            "reason": error.get("reason") or None,
-            "request_id": error.get("request_id") or None,
-        }
-        if 400 <= status < 500 and status != 429:
-            return TransferAuthError(
-                message=f"login as {self.username!r} failed: {said}",
-                hint="Check the connection's login (VoIPbin username) and password, "
-                "or leave login empty and put an access key in the password field",
-                **common,
-            )
-        return api_error_class(status)(message=f"login as {self.username!r} failed: {said}", **common)
+        said = REFUSED_LOGIN if status == 400 and not response.content else error.get("message")
+        refused = 400 <= status < 500 and status != 429
+        return (TransferAuthError if refused else api_error_class(status))(
+            platform=PLATFORM,
+            status_code=status,
+            message=f"login as {self.username!r} failed: {said or fallback_message(response)}",
+            method="POST",
+            path="/auth/login",
+            reason=error.get("reason") or None,
+            request_id=error.get("request_id") or None,
+            hint=LOGIN_HINT if refused else None,
+        )
 
     def _authorize(self, request: httpx.Request, token: _Token) -> httpx.Request:
         request.headers["Authorization"] = f"Bearer {token.value}"
         return request
 
     def _alock(self) -> asyncio.Lock:
-        loop = asyncio.get_running_loop()
-        lock = self._alocks.get(loop)
-        if lock is None:
-            lock = self._alocks[loop] = asyncio.Lock()
-        return lock
+        return self._alocks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
 
     # ------------------------------------------------------------------ flows
+    # A request logs in when no token is valid; refused with a 401, it logs in again once (unless it had just
+    # logged in, or another request already replaced the refused token) and is replayed once.
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        fresh = False
-        with self._lock:
-            token = self._valid_token()
-            if token is None:
-                login = yield self._login_request()
-                login.read()
-                token, fresh = self._accept(login), True
-                _mask(token.value)
-        response = yield self._authorize(request, token)
-        if response.status_code != 401 or fresh:
-            return
-        with self._lock:
-            current = self._valid_token()
-            if current is None or current is token:
-                log.info("VoIPbin: token refused (401); logging in again once")
-                self._token = None
-                login = yield self._login_request()
-                login.read()
-                current = self._accept(login)
-                _mask(current.value)
-        yield self._authorize(request, current)
+        refused: _Token | None = None
+        while True:
+            with self._lock:
+                token = self._valid_token(refused)
+                fresh = token is None
+                if token is None:
+                    login = yield self._login_request()
+                    login.read()
+                    token = self._accept(login)
+                    _mask(token.value)
+            response = yield self._authorize(request, token)
+            if response.status_code != 401 or fresh or refused is not None:
+                return
+            refused = token
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        fresh = False
-        async with self._alock():
-            token = self._valid_token()
-            if token is None:
-                login = yield self._login_request()
-                await login.aread()
-                token, fresh = self._accept(login), True
-                await _amask(token.value)
-        response = yield self._authorize(request, token)
-        if response.status_code != 401 or fresh:
-            return
-        async with self._alock():
-            current = self._valid_token()
-            if current is None or current is token:
-                log.info("VoIPbin: token refused (401); logging in again once")
-                self._token = None
-                login = yield self._login_request()
-                await login.aread()
-                current = self._accept(login)
-                await _amask(current.value)
-        yield self._authorize(request, current)
+        refused: _Token | None = None
+        while True:
+            async with self._alock():
+                token = self._valid_token(refused)
+                fresh = token is None
+                if token is None:
+                    login = yield self._login_request()
+                    await login.aread()
+                    token = self._accept(login)
+                    await _amask(token.value)
+            response = yield self._authorize(request, token)
+            if response.status_code != 401 or fresh or refused is not None:
+                return
+            refused = token
