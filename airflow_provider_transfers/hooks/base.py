@@ -48,7 +48,8 @@ T = TypeVar("T")
 
 
 Plan = Generator[Request, Any, T]
-"""Logic written once: a generator that yields the ``Request`` it needs next and receives the parsed answer."""
+"""Logic written once: a generator that yields the ``Request`` it needs next and receives the parsed answer
+(a failed request raises its error at that ``yield``)."""
 
 
 def drive(plan: Plan[T], send: Callable[[Request], Any]) -> T:
@@ -56,7 +57,12 @@ def drive(plan: Plan[T], send: Callable[[Request], Any]) -> T:
     try:
         request = next(plan)
         while True:
-            request = plan.send(send(request))
+            try:
+                answer = send(request)
+            except Exception as exc:
+                request = plan.throw(exc)
+            else:
+                request = plan.send(answer)
     except StopIteration as done:
         result: T = done.value
         return result
@@ -67,7 +73,12 @@ async def adrive(plan: Plan[T], send: Callable[[Request], Awaitable[Any]]) -> T:
     try:
         request = next(plan)
         while True:
-            request = plan.send(await send(request))
+            try:
+                answer = await send(request)
+            except Exception as exc:
+                request = plan.throw(exc)
+            else:
+                request = plan.send(answer)
     except StopIteration as done:
         result: T = done.value
         return result

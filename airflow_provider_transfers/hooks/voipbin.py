@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar
 
 import httpx
@@ -238,28 +238,6 @@ def _recast(exc: TransferApiError, cls: type[TransferApiError], hint: str) -> Tr
     return cls(**{**vars(exc), "hint": hint})
 
 
-def _settled(send: Callable[[Request], Any]) -> Callable[[Request], Any]:
-    """``send`` answering an error instead of raising it (for plans that weigh a failure)."""
-
-    def settled(request: Request) -> Any:
-        try:
-            return send(request)
-        except TransferProviderError as exc:
-            return exc
-
-    return settled
-
-
-def _asettled(asend: Callable[[Request], Awaitable[Any]]) -> Callable[[Request], Awaitable[Any]]:
-    async def settled(request: Request) -> Any:
-        try:
-            return await asend(request)
-        except TransferProviderError as exc:
-            return exc
-
-    return settled
-
-
 # --------------------------------------------------------------------------------------------- connection
 
 
@@ -303,7 +281,7 @@ class VoipbinHook(TransferHook):
         try:
             return super().send(request)
         except TransferApiError as exc:
-            error = drive(self._refusal_plan(request, exc), _settled(super().send))
+            error = drive(self._refusal_plan(request, exc), super().send)
             if error is exc:
                 raise
             raise error from exc
@@ -312,7 +290,7 @@ class VoipbinHook(TransferHook):
         try:
             return await super().asend(request)
         except TransferApiError as exc:
-            error = await adrive(self._refusal_plan(request, exc), _asettled(super().asend))
+            error = await adrive(self._refusal_plan(request, exc), super().asend)
             if error is exc:
                 raise
             raise error from exc
@@ -327,11 +305,12 @@ class VoipbinHook(TransferHook):
         if not _RESOURCE_PATH.match(request.path) or not (denied or bare_400):
             return exc
         if not self._own_calls_readable:
-            probe = yield OWN_CALLS_PROBE
-            if isinstance(probe, TransferApiError) and probe.status_code in (400, 401, 403):
-                refused = f"{request.method} {request.path} and GET /calls are refused alike"
-                return _recast(exc, TransferAuthError, f"{refused}: {CREDENTIALS_HINT}")
-            if isinstance(probe, Exception):
+            try:
+                yield OWN_CALLS_PROBE
+            except TransferProviderError as probe:
+                if isinstance(probe, TransferApiError) and probe.status_code in (400, 401, 403):
+                    refused = f"{request.method} {request.path} and GET /calls are refused alike"
+                    return _recast(exc, TransferAuthError, f"{refused}: {CREDENTIALS_HINT}")
                 return probe
             self._own_calls_readable = True
         if exc.status_code == 403:
