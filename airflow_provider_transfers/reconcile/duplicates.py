@@ -60,10 +60,7 @@ class Duplicates:
         return bool(self._candidates)
 
     def first_row(self, transfer_id: str, row: int) -> int | None:
-        """The input row of the first record of this transfer when ``row`` repeats it, else ``None``.
-
-        Rows must come in input order; ids compare case-insensitively.
-        """
+        """The row of this transfer's first record when ``row`` (in input order) repeats it; ids ignore case."""
         key = transfer_id.lower()
         if key not in self._candidates:
             return None
