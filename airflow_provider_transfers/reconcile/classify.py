@@ -1,7 +1,5 @@
-"""Classifying one record against its check: the report row. Pure functions, no I/O.
-
-Precedence: ``not_found``/``error``, then ``stale``, then ``drifted``, else ``in_sync`` (docs: Classes).
-"""
+"""Classifying one record against its check into a report row (pure). Precedence: ``not_found``/``error``,
+then ``stale``, then ``drifted``, else ``in_sync`` (docs: Classes)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 """Records that repeat the transfer of an earlier record, found in two passes with bounded memory
-(a growing Bloom filter of ids, then the first row of each candidate id; docs: Reconciliation internals).
-"""
+(a growing Bloom filter of ids, then the first row of each candidate id; docs: Reconciliation internals)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""One reconciliation run: hold the report, read and fingerprint the input, resume, check, commit.
-
-Needs no Airflow task context (the benchmark and tests call it directly); the operator wraps :func:`reconcile`.
-"""
+"""One reconciliation run: hold the report, read and fingerprint the input, resume, check, commit (no
+Airflow task context needed: the benchmark and tests call it directly; the operator wraps :func:`reconcile`)."""
 
 from __future__ import annotations
 
@@ -114,10 +112,8 @@ async def reconcile(
     options: ReconcileOptions | None = None,
     holder: Holder | None = None,
 ) -> dict[str, Any]:
-    """Write the report for ``reader``'s records to ``output``; return the summary counts.
-
-    ``holder`` identifies this run in the report's lock (default: this process, without Airflow context).
-    """
+    """Write the report for ``reader``'s records to ``output``; return the summary counts. ``holder`` names
+    this run in the report's lock (default: this process, without Airflow context)."""
     options = options or ReconcileOptions()
     if options.on_invalid not in ("fail", "report"):
         raise ValueError(f"on_invalid must be 'fail' or 'report'; got {options.on_invalid!r}")
@@ -229,10 +225,8 @@ def _first_pass(
 
 
 def _second_pass(hook: TransferHook, reader: RecordSource, seen: FirstPass, done: RowSet) -> Iterator[Prepared]:
-    """Every input record checked against its first-pass digest; this report's rows not yet done, validated.
-
-    A record whose transfer an earlier input record holds is marked ``duplicate_of`` that record's row.
-    """
+    """This report's rows not yet done, validated, a repeat marked ``duplicate_of`` its first record's row;
+    every input record checked against its first-pass digest."""
     verifier = seen.digests.verifier()
     repeats: list[tuple[int, int]] = []
     count = 0

@@ -1,7 +1,5 @@
-"""Reading input records lazily: a list (XCom, or its JSON text), or a JSON Lines / CSV file, local or not.
-
-Each pass re-opens the file; lines are decoded one by one, so a bad byte makes one record invalid, named.
-"""
+"""Reading input records lazily: a list (XCom, or its JSON text), or a JSON Lines / CSV file, local or not;
+each pass re-opens the file, and a bad byte makes one record invalid, named."""
 
 from __future__ import annotations
 
