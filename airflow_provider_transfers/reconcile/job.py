@@ -120,10 +120,9 @@ async def reconcile(
     fmt = detect_format(output, options.report_format, what="report")
     options.stale_action.check(hook)
     holder = holder or Holder.current()
-    held = hold_report(output, holder, options.lock_timeout, options.checkpoint_dir)
     with contextlib.ExitStack() as stack:
-        lock = await asyncio.to_thread(held.__enter__)
-        stack.callback(held.__exit__, None, None, None)
+        held = hold_report(output, holder, options.lock_timeout, options.checkpoint_dir)
+        lock = await asyncio.to_thread(stack.enter_context, held)  # waiting for the lock must not block the loop
         digests = stack.enter_context(contextlib.closing(RecordDigests(reader.describe())))
         seen = _first_pass(hook, reader, options, options.fingerprint(hook.platform, fmt), digests)
         if seen.records == 0 and not options.allow_empty and has_rows(output, fmt):
