@@ -1,9 +1,5 @@
-"""What to do about a stale transfer (off by default). The platform's hook says what acting means there
-(Twilio Flex: update the transfer with the user's body; VoIPbin: cancel it by hanging up its groupcall):
-``check_stale_action``, ``describe_stale_action`` and ``aact_on_stale`` on ``TransferHook``.
-
-The report's ``action`` cell starts with the outcome: ``planned:`` (dry run), ``done:`` or ``failed:``.
-"""
+"""What to do about a stale transfer (off by default); what acting means is the platform hook's
+``check_stale_action``, ``describe_stale_action`` and ``aact_on_stale`` (docs: Stale transfers)."""
 
 from __future__ import annotations
 

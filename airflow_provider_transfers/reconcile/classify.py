@@ -1,7 +1,5 @@
-"""Classifying one record against its check: the report row. Pure functions, no I/O.
-
-Precedence: ``not_found``/``error``, then ``stale``, then ``drifted``, else ``in_sync`` (docs: Classes).
-"""
+"""Classifying one record against its check into a report row (pure). Precedence: ``not_found``/``error``,
+then ``stale``, then ``drifted``, else ``in_sync`` (docs: Classes)."""
 
 from __future__ import annotations
 
@@ -118,9 +116,7 @@ def classify(rec: Prepared, check: TransferCheck, platform: str, stale_after: ti
     return row
 
 
-def unchecked(rec: Prepared, platform: str, cls: RowClass, detail: str, now: datetime | None = None) -> ReportRow:
-    """A row without an actual status: ``not_found``, ``error``, or an invalid record."""
-    return ReportRow(
-        rec.row, platform, rec.transfer_id, rec.reference, rec.recorded_status, "", cls, detail,
-        now or datetime.now(UTC),
-    )  # fmt: skip
+def unchecked(rec: Prepared, platform: str, cls: RowClass, detail: str) -> ReportRow:
+    """A row without an actual status: ``not_found``, ``error``, a duplicate or an invalid record."""
+    now = datetime.now(UTC)
+    return ReportRow(rec.row, platform, rec.transfer_id, rec.reference, rec.recorded_status, "", cls, detail, now)

@@ -1,6 +1,5 @@
 """Records that repeat the transfer of an earlier record, found in two passes with bounded memory
-(a growing Bloom filter of ids, then the first row of each candidate id; docs: Reconciliation internals).
-"""
+(a growing Bloom filter of ids, then the first row of each candidate id; docs: Reconciliation internals)."""
 
 from __future__ import annotations
 
@@ -60,10 +59,7 @@ class Duplicates:
         return bool(self._candidates)
 
     def first_row(self, transfer_id: str, row: int) -> int | None:
-        """The input row of the first record of this transfer when ``row`` repeats it, else ``None``.
-
-        Rows must come in input order; ids compare case-insensitively.
-        """
+        """The row of this transfer's first record when ``row`` (in input order) repeats it; ids ignore case."""
         key = transfer_id.lower()
         if key not in self._candidates:
             return None

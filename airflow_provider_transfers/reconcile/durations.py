@@ -16,10 +16,8 @@ EXPECTED = "a timedelta, seconds, or text like '90m', '2h', '1d' (finite, >= 0, 
 
 
 def parse_duration(value: timedelta | float | str | None, field: str = "stale_after") -> timedelta | None:
-    """``None`` (or ``""``/``"none"``/``"off"``) turns the check off.
-
-    Raises ``TransferValidationError`` naming ``field`` for anything else: NaN, infinity, negative.
-    """
+    """``None`` (or ``""``/``"none"``/``"off"``) turns the check off; NaN, infinity, negative or anything
+    else raises ``TransferValidationError`` naming ``field``."""
     if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "off")):
         return None
     if isinstance(value, timedelta):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
-from typing import TypeVar
+import itertools
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -12,36 +13,23 @@ R = TypeVar("R")
 
 async def completion_map(
     items: Iterable[T],
-    work: Callable[[T], Awaitable[R]],
+    work: Callable[[T], Coroutine[Any, Any, R]],
     emit: Callable[[list[R]], None],
     *,
     concurrency: int,
 ) -> int:
-    """Run ``work`` over ``items``, at most ``concurrency`` at a time; ``emit`` each batch of finished results.
-
-    Items are pulled lazily (one per free slot). Returns the number of results emitted. If ``work`` or the
-    iterator raises, the results that finished alongside are still emitted, everything still running is
-    cancelled and the exception propagates: what was emitted stays emitted (a crashed run resumes after it).
-    """
+    """Run ``work`` over ``items`` (pulled lazily), at most ``concurrency`` at a time; ``emit`` each batch of
+    finished results; return how many. On a failure the results finished alongside are still emitted, the
+    rest is cancelled and the exception propagates (a crashed run resumes after what was emitted)."""
     if concurrency < 1:
         raise ValueError("concurrency must be >= 1")
-
-    async def run(item: T) -> R:
-        return await work(item)
-
     source = iter(items)
     pending: set[asyncio.Task[R]] = set()
     emitted = 0
-    exhausted = False
     try:
         while True:
-            while not exhausted and len(pending) < concurrency:
-                try:
-                    item = next(source)
-                except StopIteration:
-                    exhausted = True
-                    break
-                pending.add(asyncio.create_task(run(item)))
+            for item in itertools.islice(source, concurrency - len(pending)):
+                pending.add(asyncio.create_task(work(item)))
             if not pending:
                 break
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)

@@ -1,7 +1,5 @@
-"""Reading input records lazily: a list (XCom, or its JSON text), or a JSON Lines / CSV file, local or not.
-
-Each pass re-opens the file; lines are decoded one by one, so a bad byte makes one record invalid, named.
-"""
+"""Reading input records lazily: a list (XCom, or its JSON text), or a JSON Lines / CSV file, local or not;
+each pass re-opens the file, and a bad byte makes one record invalid, named."""
 
 from __future__ import annotations
 
@@ -9,7 +7,7 @@ import ast
 import csv
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,8 +67,8 @@ class RecordReader:
     def whole(self) -> RecordReader:
         return self
 
-    def shard_row(self, row: int) -> int | None:
-        return row
+    def shard_record(self, raw: RawRecord) -> RawRecord | None:
+        return raw
 
     def shard_spec(self) -> dict[str, int] | None:
         return None
@@ -98,28 +96,32 @@ def _parse_list_text(text: str) -> list[Any]:
     return value
 
 
-def _decoded_lines(fh: Iterable[bytes]) -> Iterator[tuple[int, str, str | None]]:
-    """``(line number, text, problem)`` per physical line; the BOM of line 1 dropped. A line that is not
-    UTF-8 comes back decoded with replacement characters and ``problem`` saying where it broke."""
+def decoded_lines(
+    fh: Iterable[bytes], feed: Callable[[bytes], object] | None = None
+) -> Iterator[tuple[int, str, str | None]]:
+    """``(line number, text, problem)`` per physical line (each fed to ``feed`` as read), line 1's BOM dropped.
+    A line that is not UTF-8 comes back with replacement characters and ``problem`` saying where it broke."""
     for line_no, raw in enumerate(fh, start=1):
+        if feed is not None:
+            feed(raw)
         if line_no == 1 and raw.startswith(BOM):
             raw = raw[len(BOM) :]
         try:
             yield line_no, raw.decode("utf-8"), None
         except UnicodeDecodeError as exc:
-            problem = f"not valid UTF-8 (line {line_no}, byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
-            yield line_no, raw.decode("utf-8", "replace"), problem
+            yield line_no, raw.decode("utf-8", "replace"), f"byte 0x{raw[exc.start]:02x} at column {exc.start + 1}"
 
 
 def _iter_jsonl(location: Location) -> Iterator[RawRecord]:
     number = 0
     with open_binary(location) as fh:
-        for line_no, line, problem in _decoded_lines(fh):
+        for line_no, line, problem in decoded_lines(fh):
             if not line.strip():
                 continue
             number += 1
             if problem is not None:
-                yield RawRecord(number, None, line_no, f"{problem}; save the file as UTF-8")
+                problem = f"not valid UTF-8 (line {line_no}, {problem}); save the file as UTF-8"
+                yield RawRecord(number, None, line_no, problem)
                 continue
             try:
                 yield RawRecord(number, json.loads(line), line_no)
@@ -135,9 +137,9 @@ def _iter_csv(location: Location) -> Iterator[RawRecord]:
         bad: dict[int, str] = {}
 
         def text() -> Iterator[str]:
-            for line_no, line, problem in _decoded_lines(fh):
+            for line_no, line, problem in decoded_lines(fh):
                 if problem is not None:
-                    bad[line_no] = problem
+                    bad[line_no] = f"not valid UTF-8 (line {line_no}, {problem})"
                 yield line
 
         reader = csv.DictReader(text())
@@ -150,25 +152,16 @@ def _iter_csv(location: Location) -> Iterator[RawRecord]:
             problem = next(iter(bad.values()))
             raise RecordsFileError(f"{location}: the CSV header is {problem}; save the file as UTF-8")
         previous = reader.line_num
-        for number, row in enumerate(_csv_rows(reader, location), start=1):
-            problems = [bad.pop(n) for n in sorted(bad) if previous < n <= reader.line_num]
-            previous = reader.line_num
-            if problems:
-                yield RawRecord(number, None, reader.line_num, f"{problems[0]}; save the file as UTF-8")
-                continue
-            if None in row:
-                yield RawRecord(number, None, reader.line_num, "has more cells than the header has columns")
-                continue
-            yield RawRecord(number, {k: v for k, v in row.items() if k and v not in (None, "")}, reader.line_num)
-
-
-def _csv_rows(reader: csv.DictReader[str], location: Location) -> Iterator[dict[str | Any, str | Any]]:
-    """The rows, a CSV syntax error (a NUL byte, an oversize field) named with its line."""
-    while True:
         try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
+            for number, row in enumerate(reader, start=1):
+                problems = [bad.pop(n) for n in sorted(bad) if previous < n <= reader.line_num]
+                previous = reader.line_num
+                if problems:
+                    yield RawRecord(number, None, reader.line_num, f"{problems[0]}; save the file as UTF-8")
+                elif None in row:
+                    yield RawRecord(number, None, reader.line_num, "has more cells than the header has columns")
+                else:
+                    cells = {k: v for k, v in row.items() if k and v not in (None, "")}
+                    yield RawRecord(number, cells, reader.line_num)
+        except csv.Error as exc:  # a NUL byte, an oversize field
             raise RecordsFileError(f"{location}: line {reader.line_num + 1}: not readable as CSV ({exc})") from None
-        yield row

@@ -1,8 +1,5 @@
-"""Report rows on disk: JSON Lines (one object per line) or CSV (a header, then one row per line).
-
-Both formats keep one row per physical line (cells are single-line), which lets a checkpoint be cut
-back to its last complete row after a crash.
-"""
+"""Report rows on disk: JSON Lines or CSV, one row per physical line (so a checkpoint can be cut back
+to its last complete row after a crash)."""
 
 from __future__ import annotations
 
@@ -16,6 +13,7 @@ from typing import Any
 
 from airflow_provider_transfers.reconcile.classify import REPORT_COLUMNS, RowClass
 from airflow_provider_transfers.reconcile.manifest import DigestCounter
+from airflow_provider_transfers.reconcile.records import decoded_lines
 from airflow_provider_transfers.reconcile.storage import Location, open_binary
 
 ACTION_OUTCOMES = ("planned", "done", "failed")
@@ -44,24 +42,28 @@ class Tally:
     def counts(self) -> dict[str, int]:
         return {"total": self.rows, **{c.value: self.classes[c.value] for c in RowClass}}
 
+    def summary(self, report: str, mode: str, resumed: int) -> dict[str, Any]:
+        """What a run (or a merge) returns: the counts, the report, the actions by outcome, resumed rows."""
+        actions = {"mode": mode, **{k: self.actions[k] for k in ACTION_OUTCOMES}}
+        return {**self.counts(), "report": report, "actions": actions, "resumed": resumed}
+
+
+def _csv_line(cells: Iterable[Any]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(cells)
+    return buf.getvalue()
+
 
 def header_text(fmt: str) -> str:
     """What a fresh report file starts with: the CSV header, nothing for JSON Lines."""
-    if fmt != "csv":
-        return ""
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow(REPORT_COLUMNS)
-    return buf.getvalue()
+    return _csv_line(REPORT_COLUMNS) if fmt == "csv" else ""
 
 
 def row_text(row: dict[str, Any], fmt: str) -> str:
     if fmt == "jsonl":
         return json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n"
-    cells = dict(row)
-    cells["reference"] = json.dumps(cells["reference"], separators=(",", ":"), sort_keys=True)
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow([cells[c] for c in REPORT_COLUMNS])
-    return buf.getvalue()
+    reference = json.dumps(row["reference"], separators=(",", ":"), sort_keys=True)
+    return _csv_line(reference if c == "reference" else row[c] for c in REPORT_COLUMNS)
 
 
 def iter_rows(fh: Iterable[str], fmt: str, *, source: str) -> Iterator[dict[str, Any]]:
@@ -106,10 +108,7 @@ def _checked(row: Any, source: str, line_no: int) -> dict[str, Any]:
 
 
 def read_report(location: Location, fmt: str, counter: DigestCounter | None = None) -> Iterator[dict[str, Any]]:
-    """The rows of a report file; a line that is not UTF-8 is a ``ReportFormatError`` naming it.
-
-    ``counter`` is fed the file's bytes as they are read (to compare with the report's manifest).
-    """
+    """The rows of a report file; ``counter`` is fed its bytes (to compare with the report's manifest)."""
     with open_binary(location) as fh:
         yield from iter_rows(_utf8_lines(fh, str(location), counter), fmt, source=str(location))
 
@@ -127,14 +126,7 @@ def has_rows(location: Location, fmt: str) -> bool:
 
 
 def _utf8_lines(fh: Iterable[bytes], source: str, counter: DigestCounter | None = None) -> Iterator[str]:
-    for line_no, raw in enumerate(fh, start=1):
-        if counter is not None:
-            counter.update(raw)
-        if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
-        try:
-            yield raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ReportFormatError(
-                f"{source}: line {line_no} is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
-            ) from None
+    for line_no, text, problem in decoded_lines(fh, counter.update if counter is not None else None):
+        if problem is not None:
+            raise ReportFormatError(f"{source}: line {line_no} is not valid UTF-8 ({problem})")
+        yield text

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 GROWTH_SLACK = 1 << 16
-"""Without a known total, the bitmap grows to at most ``4 x rows added + GROWTH_SLACK`` bits; a row number
-far beyond that (a corrupt cell such as ``10**12``) is kept in a small side set instead of a huge bitmap."""
+"""Without a known total the bitmap grows to at most ``4 x rows added + GROWTH_SLACK`` bits; a row beyond
+(a corrupt cell such as ``10**12``) goes to a small side set."""
 
 
 class RowSet:

@@ -1,9 +1,5 @@
-"""Sharded reconciliation: K tasks each check one slice of the records; one merge restores input order.
-
-Shard ``i`` of ``K`` checks records ``i+1, i+1+K, ...`` into ``report.shard-<i>-of-<K>.jsonl`` (rows
-numbered 1, 2, 3 ... within the shard); :func:`merge_reports` maps them back to input rows and merges
-the K reports into the final one. Details: docs, "Reconciliation internals".
-"""
+"""Sharded reconciliation: shard ``i`` of ``K`` checks records ``i+1, i+1+K, ...``; :func:`merge_reports`
+merges the K reports back in input order (docs: "Reconciliation internals", Sharding)."""
 
 from __future__ import annotations
 
@@ -17,7 +13,7 @@ from typing import Any
 from airflow_provider_transfers.reconcile.checkpoint import Checkpoint
 from airflow_provider_transfers.reconcile.commit import commit_report
 from airflow_provider_transfers.reconcile.fingerprint import EmptyInputError
-from airflow_provider_transfers.reconcile.job import ACTION_KEYS, RecordSource
+from airflow_provider_transfers.reconcile.job import RecordSource
 from airflow_provider_transfers.reconcile.lock import Holder, hold_report
 from airflow_provider_transfers.reconcile.manifest import (
     DigestCounter,
@@ -59,28 +55,21 @@ class ShardReader:
         """The whole input: a transfer repeated across shards is a duplicate too (checked in one shard)."""
         return self.reader
 
-    def shard_row(self, row: int) -> int | None:
-        """This shard's row number for input row ``row``; ``None`` when another shard holds it."""
-        return (row - 1) // self.shards + 1 if (row - 1) % self.shards == self.shard else None
+    def shard_record(self, raw: RawRecord) -> RawRecord | None:
+        """Input record ``raw`` numbered as this shard's row; ``None`` when another shard holds it."""
+        if (raw.number - 1) % self.shards != self.shard:
+            return None
+        return RawRecord((raw.number - 1) // self.shards + 1, raw.data, raw.line, raw.parse_error)
 
     def shard_spec(self) -> dict[str, int] | None:
         return {"shard": self.shard, "shards": self.shards}
 
     def describe(self) -> str:
-        first = self.shard + 1
-        which = f"records {first}, {first + self.shards}, ..."
+        which = f"records {self.shard + 1}, {self.shard + 1 + self.shards}, ..."
         return f"{self.reader.describe()} (shard {self.shard} of {self.shards}: {which})"
 
     def __iter__(self) -> Iterator[RawRecord]:
-        number = 0
-        for raw in self.reader:
-            if (raw.number - 1) % self.shards == self.shard:
-                number += 1
-                yield RawRecord(number, raw.data, raw.line, raw.parse_error)
-
-
-def global_row(shard_row: int, shard: int, shards: int) -> int:
-    return (shard_row - 1) * shards + shard + 1
+        return (mine for raw in self.reader if (mine := self.shard_record(raw)) is not None)
 
 
 def shard_output(output: Location, shard: int, shards: int) -> Location:
@@ -92,13 +81,10 @@ def shard_output(output: Location, shard: int, shards: int) -> Location:
     return output.with_name(f"{stem}.shard-{shard}-of-{shards}{suffix}")
 
 
-def _shard_rows(
-    location: Location, shard: int, shards: int, counter: DigestCounter
-) -> Iterator[tuple[int, dict[str, Any]]]:
-    fmt = detect_format(location, None, what="report")
-    for row in read_report(location, fmt, counter):
-        row["row"] = global_row(row["row"], shard, shards)
-        yield row["row"], row
+def _shard_rows(location: Location, shard: int, shards: int, counter: DigestCounter) -> Iterator[dict[str, Any]]:
+    for row in read_report(location, detect_format(location, None, what="report"), counter):
+        row["row"] = (row["row"] - 1) * shards + shard + 1  # the input's row
+        yield row
 
 
 def _shard_manifest(location: Location, result: Mapping[str, Any], shard: int, shards: int) -> Manifest:
@@ -152,11 +138,8 @@ def merge_reports(
     lock_timeout: timedelta | None = None,
     allow_empty: bool = False,
 ) -> dict[str, Any]:
-    """Merge the shards' reports (their summaries, as XCom holds them) into ``output``; return the summary.
-
-    The summary has the keys a single run returns; ``resumed`` is the sum of the shards' ``resumed``.
-    Each shard report must match the manifest it was committed with, and all must describe one input.
-    """
+    """Merge the shards' reports (their summaries, as XCom holds them) into ``output``; return the summary
+    of a single run (``resumed`` summed). Each report must match its manifest, all must describe one input."""
     shards, ordered = _shard_list(results)
     fmt = detect_format(output, report_format, what="report")
     locations = [to_location(r["report"]) for r in ordered]
@@ -192,12 +175,8 @@ def merge_reports(
         finally:
             checkpoint.discard()
     modes = {str((r.get("actions") or {}).get("mode", "off")) for r in ordered}
-    return {
-        **tally.counts(),
-        "report": str(output),
-        "actions": {"mode": modes.pop() if len(modes) == 1 else "mixed", **{k: tally.actions[k] for k in ACTION_KEYS}},
-        "resumed": sum(int(r.get("resumed", 0)) for r in ordered),
-    }
+    mode = modes.pop() if len(modes) == 1 else "mixed"
+    return tally.summary(str(output), mode, sum(int(r.get("resumed", 0)) for r in ordered))
 
 
 def _merge_rows(
@@ -208,19 +187,19 @@ def _merge_rows(
     counters = [DigestCounter() for _ in locations]
     streams = [_shard_rows(loc, i, shards, counters[i]) for i, loc in enumerate(locations)]
     with checkpoint.append() as fh:
-        for number, row in heapq.merge(*streams, key=lambda item: item[0]):
-            if number != tally.rows + 1:
+        for row in heapq.merge(*streams, key=lambda r: r["row"]):
+            if row["row"] != tally.rows + 1:
                 raise ShardError(
                     f"the shard reports do not add up to one report: row {tally.rows + 1} is missing "
-                    f"(next is {number}); are they all from the same input and run?"
+                    f"(next is {row['row']}); are they all from the same input and run?"
                 )
             fh.write(row_text(row, fmt))
             tally.add(row["class"], row["action"])
-    for i, (counter, manifest) in enumerate(zip(counters, manifests, strict=True)):
+    for i, (counter, manifest, location) in enumerate(zip(counters, manifests, locations, strict=True)):
         expected = manifest.expected()
         if expected is None or manifest.matching(counter.result(expected.rows)) is None:
             raise ShardError(
-                f"shard {i}'s report {locations[i]} is not the report it committed (its bytes differ from its "
+                f"shard {i}'s report {location} is not the report it committed (its bytes differ from its "
                 "manifest): edited or replaced since? Rerun that shard"
             )
     return tally

@@ -1,9 +1,9 @@
 """The input record schema: a record (nested ``{"transfer": ..., "recorded_status": ...}`` or flat ids)
-into a typed reference through the hook, or a ``RecordError`` naming the record and the field.
-"""
+into a typed reference through the hook, or a ``RecordError`` naming the record and the field."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,14 +20,12 @@ from airflow_provider_transfers.reconcile.records import RawRecord
 RECORD_FIELDS = ("transfer", "recorded_status", "created_at")
 """Keys of a record that are not part of the transfer reference."""
 
-_STATUSES = ", ".join(s.value for s in TransferStatus)
+_STATUS_VALUES = [s.value for s in TransferStatus]
 
 
 class RecordError(ValueError):
-    """A record that does not follow the schema; the message starts with ``record N``.
-
-    ``ref`` and ``recorded_status`` are the parts of the record that were valid (kept in its error row).
-    """
+    """A record that does not follow the schema (``record N: ...``); ``ref`` and ``recorded_status`` are
+    the parts of it that were valid (kept in its error row)."""
 
     def __init__(self, message: str, ref: TransferRef | None = None, recorded_status: str = "") -> None:
         super().__init__(message)
@@ -69,15 +67,14 @@ def prepare(raw: RawRecord, hook: TransferHook | type[TransferHook]) -> Prepared
     data = raw.data
     if not isinstance(data, Mapping):
         raise RecordError(f"{where}: expected an object with 'recorded_status' and a transfer; got {_kind(data)}")
-    problems: list[str] = []
     recorded = data.get("recorded_status")
-    status = recorded.strip().lower() if isinstance(recorded, str) else None
-    if status not in {s.value for s in TransferStatus}:
+    status = recorded.strip().lower() if isinstance(recorded, str) else ""
+    problem = None
+    if status not in _STATUS_VALUES:
         shown = "missing" if recorded is None else repr(recorded)
-        problems.append(f"{where}: field 'recorded_status' must be one of {_STATUSES}; got {shown}")
+        problem = f"{where}: field 'recorded_status' must be one of {', '.join(_STATUS_VALUES)}; got {shown}"
         status = ""
     ref: TransferRef | None = None
-    created: datetime | None = None
     try:
         transfer = _transfer_of(data, where)
         try:
@@ -86,25 +83,17 @@ def prepare(raw: RawRecord, hook: TransferHook | type[TransferHook]) -> Prepared
             raise RecordError(f"{where}: {exc}") from None
         created = _created_at(data.get("created_at"), hook.created_value(transfer), where)
     except RecordError as exc:
-        problems.append(str(exc))
-    if problems:
-        raise RecordError(problems[0], ref, status or "")
-    assert ref is not None and status is not None
+        problem = problem or str(exc)
+    if problem is not None:
+        raise RecordError(problem, ref, status)
+    assert ref is not None
     return Prepared(raw.number, ref, ref.transfer_id, ref.fields(), status, created)
 
 
 def invalid(raw: RawRecord, error: RecordError) -> Prepared:
     """A record kept as an ``error`` row (``on_invalid="report"``), with the ids and status that were valid."""
-    ref = error.ref
-    return Prepared(
-        raw.number,
-        None,
-        ref.transfer_id if ref is not None else "",
-        ref.fields() if ref is not None else {},
-        error.recorded_status,
-        None,
-        invalid=str(error),
-    )
+    ids = (error.ref.transfer_id, error.ref.fields()) if error.ref is not None else ("", {})
+    return Prepared(raw.number, None, *ids, error.recorded_status, None, invalid=str(error))
 
 
 def _kind(value: Any) -> str:
@@ -143,10 +132,8 @@ def parse_time(value: Any, where: str) -> datetime:
         try:
             parsed = datetime.fromisoformat(str(value))  # fast path; pendulum for the rarer ISO forms
         except ValueError:
-            try:
+            with contextlib.suppress(ValueError, TypeError):
                 parsed = pendulum.parse(str(value), tz="UTC")
-            except (ValueError, TypeError):
-                parsed = None
     if not isinstance(parsed, datetime):
         raise RecordError(f"{where} must be an ISO 8601 date-time like 2026-03-01T10:00:00Z; got {value!r}")
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
