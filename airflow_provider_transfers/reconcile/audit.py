@@ -14,8 +14,6 @@ from airflow_provider_transfers.reconcile.classify import RowClass
 from airflow_provider_transfers.reconcile.lock import Holder
 from airflow_provider_transfers.reconcile.manifest import (
     DigestCounter,
-    Manifest,
-    ReportDigest,
     manifest_location,
     read_manifest,
 )
@@ -51,8 +49,8 @@ class RuleResult:
     def to_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "limit": self.limit, "actual": self.actual, "broken": self.broken}
 
-    def count(self, example: str) -> None:
-        self.actual += 1
+    def count(self, example: str, n: int = 1) -> None:
+        self.actual += n
         if len(self.examples) < EXAMPLES_PER_RULE:
             self.examples.append(example)
 
@@ -186,9 +184,7 @@ class RowIntegrity:
     def results(self) -> list[RuleResult]:
         missing = RuleResult("missing_rows", 0)
         for first, last in self.rows.missing(self.total if self.total is not None else self.highest):
-            missing.actual += last - first + 1
-            if len(missing.examples) < EXAMPLES_PER_RULE:
-                missing.examples.append(f"row {first}" if first == last else f"rows {first}-{last}")
+            missing.count(f"row {first}" if first == last else f"rows {first}-{last}", last - first + 1)
         return [self.duplicates, missing, self.unexpected, self.unreadable]
 
 
@@ -198,9 +194,33 @@ def audit_report(
     """Audit the report at ``location``: its integrity against its manifest (and ``expected_total``), its limits."""
     manifest = read_manifest(location)
     entry = manifest.expected() if manifest is not None else None
-    audit, matched = _audit_once(location, fmt, limits, expected_total, manifest, entry)
-    if matched is not None and matched != entry:  # read mid-commit: judge it against the pending entry
-        audit, matched = _audit_once(location, fmt, limits, expected_total, manifest, matched)
+    for _ in range(2):  # a report read mid-commit matches the pending entry: judged again against that
+        recorded = entry.rows if entry is not None else None
+        total = expected_total if expected_total is not None else recorded
+        integrity = RowIntegrity(total)
+        counter = DigestCounter()
+        audit = audit_rows(_watched(read_report(location, fmt, counter), integrity), limits, str(location))
+        audit.integrity = integrity.results()
+        audit.expected_total = total
+        audit.total_from = (
+            "expected_total" if expected_total is not None else "manifest" if recorded is not None else None
+        )
+        matched = None
+        if manifest is not None:
+            matched = manifest.matching(counter.result(integrity.read))
+            changed = RuleResult("report_changed", 0)
+            if matched is None and not integrity.unreadable.actual:
+                run = Holder.from_dict(manifest.run)
+                by = f" by {run.describe()}" if run else ""
+                changed.count(f"its bytes are not those committed{by} ({manifest_location(location).name})")
+            audit.integrity.append(changed)
+        if expected_total is not None and recorded is not None and expected_total != recorded:
+            mismatch = RuleResult("total_recorded", 0)
+            mismatch.count(f"expected_total is {expected_total}, the manifest records {recorded}")
+            audit.integrity.append(mismatch)
+        if matched is None or matched == entry:
+            break
+        entry = matched
     if manifest is None and expected_total is None:
         log.warning(
             "%s has no manifest (%s) and no expected_total was given: rows are checked for numbering only, "
@@ -209,38 +229,6 @@ def audit_report(
             manifest_location(location).name,
         )
     return audit
-
-
-def _audit_once(
-    location: Location,
-    fmt: str,
-    limits: Mapping[str, float],
-    expected_total: int | None,
-    manifest: Manifest | None,
-    entry: ReportDigest | None,
-) -> tuple[AuditResult, ReportDigest | None]:
-    recorded = entry.rows if entry is not None else None
-    total = expected_total if expected_total is not None else recorded
-    integrity = RowIntegrity(total)
-    counter = DigestCounter()
-    audit = audit_rows(_watched(read_report(location, fmt, counter), integrity), limits, str(location))
-    audit.integrity = integrity.results()
-    audit.expected_total = total
-    audit.total_from = "expected_total" if expected_total is not None else "manifest" if recorded is not None else None
-    matched = None
-    if manifest is not None:
-        matched = manifest.matching(counter.result(integrity.read))
-        changed = RuleResult("report_changed", 0)
-        if matched is None and not integrity.unreadable.actual:
-            run = Holder.from_dict(manifest.run)
-            by = f" by {run.describe()}" if run else ""
-            changed.count(f"its bytes are not those committed{by} ({manifest_location(location).name})")
-        audit.integrity.append(changed)
-    if expected_total is not None and recorded is not None and expected_total != recorded:
-        mismatch = RuleResult("total_recorded", 0)
-        mismatch.count(f"expected_total is {expected_total}, the manifest records {recorded}")
-        audit.integrity.append(mismatch)
-    return audit, matched
 
 
 def _watched(rows: Iterator[dict[str, Any]], integrity: RowIntegrity) -> Iterator[dict[str, Any]]:

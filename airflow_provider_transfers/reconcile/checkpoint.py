@@ -1,8 +1,5 @@
-"""The resumable checkpoint of a report: rows appended as they finish, each with a chained digest.
-
-Files: ``<report>.partial``, ``.partial.meta`` (the fingerprint), ``.partial.digests``; one that cannot
-be trusted is set aside as ``.partial.corrupt-<UTC time>``. Object storage: kept in ``checkpoint_dir``.
-"""
+"""The resumable checkpoint of a report: rows appended to ``<report>.partial`` as they finish, each with a chained
+digest in ``.partial.digests``, the fingerprint in ``.partial.meta`` (docs: "Atomic and resumable")."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""Where records come from and reports go: a local path, or any Airflow ``ObjectStoragePath``.
-
-A ``file://`` ``ObjectStoragePath`` is treated as the local path it names, so the local guarantees
-(rename in place, checkpoint next to the report) apply to it too.
-"""
+"""Where records come from and reports go: a local path, or any Airflow ``ObjectStoragePath`` (``file://`` ones
+are the local paths they name, with the local guarantees: rename in place, checkpoint next to the report)."""
 
 from __future__ import annotations
 
