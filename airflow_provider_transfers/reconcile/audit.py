@@ -1,10 +1,5 @@
-"""Auditing a reconciliation report in one streaming pass: its integrity, then the user's limits.
-
-Integrity (always): rows numbered ``1..N`` exactly once, ``N`` the total the run recorded (the report's
-manifest, or ``expected_total``), and the bytes those the run committed. Limits are inclusive: a rule
-breaks when the actual value is *greater* than its limit (``max_failed_ratio``: rows whose
-``actual_status`` is ``failed`` over all rows; ``max_drifted``, ``max_stale``, ``max_not_found``,
-``max_errors``: rows of that class).
+"""Auditing a reconciliation report in one streaming pass: its integrity (rows ``1..N`` once each, the bytes
+committed), then the user's limits, each broken when the actual value is greater (docs: "Audit").
 """
 
 from __future__ import annotations
@@ -19,8 +14,6 @@ from airflow_provider_transfers.reconcile.classify import RowClass
 from airflow_provider_transfers.reconcile.lock import Holder
 from airflow_provider_transfers.reconcile.manifest import (
     DigestCounter,
-    Manifest,
-    ReportDigest,
     manifest_location,
     read_manifest,
 )
@@ -55,6 +48,11 @@ class RuleResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "limit": self.limit, "actual": self.actual, "broken": self.broken}
+
+    def count(self, example: str, n: int = 1) -> None:
+        self.actual += n
+        if len(self.examples) < EXAMPLES_PER_RULE:
+            self.examples.append(example)
 
 
 @dataclass
@@ -96,19 +94,15 @@ class AuditResult:
 
 
 def check_limits(limits: Mapping[str, float | str | None]) -> dict[str, float]:
-    """The rules that are set, each checked: a whole number >= 0 (a finite ratio within [0, 1]).
-
-    Numeric text (``"10"``, what a template renders) is accepted; NaN, infinity and booleans are not.
-    """
+    """The rules that are set, each checked: a whole number >= 0 (a finite ratio within [0, 1]); numeric text too."""
     unknown = set(limits) - set(RULES)
     if unknown:
         raise TransferValidationError(", ".join(sorted(unknown)), f"an audit rule among {', '.join(RULES)}")
-    checked: dict[str, float] = {}
-    for name, value in limits.items():
-        if value is None:
-            continue
-        checked[name] = validate(Fraction if name == "max_failed_ratio" else NonNegativeInt, value, name)
-    return checked
+    return {
+        name: validate(Fraction if name == "max_failed_ratio" else NonNegativeInt, value, name)
+        for name, value in limits.items()
+        if value is not None
+    }
 
 
 def _example(row: Mapping[str, Any]) -> str:
@@ -127,15 +121,11 @@ def audit_rows(rows: Iterable[Mapping[str, Any]], limits: Mapping[str, float], r
         is_failed = row.get("actual_status") == "failed"
         failed += is_failed
         for name, result in results.items():
-            hit = is_failed if name == "max_failed_ratio" else RULE_CLASSES[name] == cls
-            if hit and len(result.examples) < EXAMPLES_PER_RULE:
-                result.examples.append(_example(row))
+            if is_failed if name == "max_failed_ratio" else RULE_CLASSES[name] == cls:
+                result.count(_example(row))
     audit = AuditResult(report, tally, failed, list(results.values()))
-    for result in audit.rules:
-        if result.rule == "max_failed_ratio":
-            result.actual = round(audit.failed_ratio, 6)
-        else:
-            result.actual = tally.classes[RULE_CLASSES[result.rule]]
+    if "max_failed_ratio" in results:  # counted the failed rows: the rule is on their ratio
+        results["max_failed_ratio"].actual = round(audit.failed_ratio, 6)
     return audit
 
 
@@ -185,40 +175,52 @@ class RowIntegrity:
     def add(self, row: int) -> None:
         self.read += 1
         if not self.rows.in_range(row):
-            _count(self.unexpected, f"row {row} (row {self.read} of the file)")
+            self.unexpected.count(f"row {row} (row {self.read} of the file)")
         elif not self.rows.add(row):
-            _count(self.duplicates, f"row {row} again (row {self.read} of the file)")
+            self.duplicates.count(f"row {row} again (row {self.read} of the file)")
         else:
             self.highest = max(self.highest, row)
 
     def results(self) -> list[RuleResult]:
         missing = RuleResult("missing_rows", 0)
         for first, last in self.rows.missing(self.total if self.total is not None else self.highest):
-            missing.actual += last - first + 1
-            if len(missing.examples) < EXAMPLES_PER_RULE:
-                missing.examples.append(f"row {first}" if first == last else f"rows {first}-{last}")
+            missing.count(f"row {first}" if first == last else f"rows {first}-{last}", last - first + 1)
         return [self.duplicates, missing, self.unexpected, self.unreadable]
-
-
-def _count(result: RuleResult, example: str) -> None:
-    result.actual += 1
-    if len(result.examples) < EXAMPLES_PER_RULE:
-        result.examples.append(example)
 
 
 def audit_report(
     location: Location, fmt: str, limits: Mapping[str, float], expected_total: int | None = None
 ) -> AuditResult:
-    """Audit the report at ``location``: its integrity against its manifest (and ``expected_total``), its limits.
-
-    A report that matches the manifest's ``pending`` entry (read between a commit's two renames) is judged
-    against that entry.
-    """
+    """Audit the report at ``location``: its integrity against its manifest (and ``expected_total``), its limits."""
     manifest = read_manifest(location)
     entry = manifest.expected() if manifest is not None else None
-    audit, matched = _audit_once(location, fmt, limits, expected_total, manifest, entry)
-    if manifest is not None and matched is not None and matched != entry:
-        audit, matched = _audit_once(location, fmt, limits, expected_total, manifest, matched)
+    for _ in range(2):  # a report read mid-commit matches the pending entry: judged again against that
+        recorded = entry.rows if entry is not None else None
+        total = expected_total if expected_total is not None else recorded
+        integrity = RowIntegrity(total)
+        counter = DigestCounter()
+        audit = audit_rows(_watched(read_report(location, fmt, counter), integrity), limits, str(location))
+        audit.integrity = integrity.results()
+        audit.expected_total = total
+        audit.total_from = (
+            "expected_total" if expected_total is not None else "manifest" if recorded is not None else None
+        )
+        matched = None
+        if manifest is not None:
+            matched = manifest.matching(counter.result(integrity.read))
+            changed = RuleResult("report_changed", 0)
+            if matched is None and not integrity.unreadable.actual:
+                run = Holder.from_dict(manifest.run)
+                by = f" by {run.describe()}" if run else ""
+                changed.count(f"its bytes are not those committed{by} ({manifest_location(location).name})")
+            audit.integrity.append(changed)
+        if expected_total is not None and recorded is not None and expected_total != recorded:
+            mismatch = RuleResult("total_recorded", 0)
+            mismatch.count(f"expected_total is {expected_total}, the manifest records {recorded}")
+            audit.integrity.append(mismatch)
+        if matched is None or matched == entry:
+            break
+        entry = matched
     if manifest is None and expected_total is None:
         log.warning(
             "%s has no manifest (%s) and no expected_total was given: rows are checked for numbering only, "
@@ -229,51 +231,13 @@ def audit_report(
     return audit
 
 
-def _audit_once(
-    location: Location,
-    fmt: str,
-    limits: Mapping[str, float],
-    expected_total: int | None,
-    manifest: Manifest | None,
-    entry: ReportDigest | None,
-) -> tuple[AuditResult, ReportDigest | None]:
-    recorded = entry.rows if entry is not None else None
-    total = expected_total if expected_total is not None else recorded
-    integrity = RowIntegrity(total)
-    counter = DigestCounter()
-    audit = audit_rows(_watched(read_report(location, fmt, counter), integrity), limits, str(location))
-    audit.integrity = integrity.results()
-    audit.expected_total = total
-    audit.total_from = (
-        "expected_total" if expected_total is not None else ("manifest" if recorded is not None else None)
-    )
-    matched = None
-    if manifest is not None:
-        matched = manifest.matching(counter.result(integrity.read))
-        changed = RuleResult("report_changed", 0)
-        if matched is None and not integrity.unreadable.actual:
-            run = Holder.from_dict(manifest.run)
-            by = f" by {run.describe()}" if run else ""
-            _count(changed, f"its bytes are not those committed{by} ({manifest_location(location).name})")
-        audit.integrity.append(changed)
-    if expected_total is not None and recorded is not None and expected_total != recorded:
-        mismatch = RuleResult("total_recorded", 0)
-        _count(mismatch, f"expected_total is {expected_total}, the manifest records {recorded}")
-        audit.integrity.append(mismatch)
-    return audit, matched
-
-
 def _watched(rows: Iterator[dict[str, Any]], integrity: RowIntegrity) -> Iterator[dict[str, Any]]:
     """The rows, each numbered into ``integrity``; a report broken off mid-way ends there (as unreadable)."""
-    while True:
-        try:
-            row = next(rows)
-        except StopIteration:
-            return
-        except ReportFormatError as exc:
-            if not integrity.read:
-                raise  # not a report at all: say so
-            _count(integrity.unreadable, str(exc))
-            return
-        integrity.add(row["row"])
-        yield row
+    try:
+        for row in rows:
+            integrity.add(row["row"])
+            yield row
+    except ReportFormatError as exc:
+        if not integrity.read:
+            raise  # not a report at all: say so
+        integrity.unreadable.count(str(exc))

@@ -1,25 +1,21 @@
-"""The resumable checkpoint of a report: rows appended as they finish, each with a chained digest.
-
-Files: ``<report>.partial``, ``.partial.meta`` (the fingerprint), ``.partial.digests``; one that cannot
-be trusted is set aside as ``.partial.corrupt-<UTC time>``. Object storage: kept in ``checkpoint_dir``.
-"""
+"""The resumable checkpoint of a report: rows appended to ``<report>.partial`` as they finish, each with a chained
+digest in ``.partial.digests``, the fingerprint in ``.partial.meta`` (docs: "Atomic and resumable")."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import tempfile
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 
 from airflow_provider_transfers.reconcile.report import ReportFormatError, Tally, header_text, iter_rows
 from airflow_provider_transfers.reconcile.rowset import RowSet
-from airflow_provider_transfers.reconcile.storage import Location
+from airflow_provider_transfers.reconcile.storage import Location, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +47,7 @@ class CheckpointWriter:
     """Appends rows (whole lines) to the checkpoint and their digests to its digest file."""
 
     def __init__(self, partial: Path, digests: Path, last: str) -> None:
-        self._rows = open(partial, "a", encoding="utf-8", newline="")  # noqa: SIM115 (closed by close())
+        self._rows = open(partial, "a", encoding="utf-8", newline="")  # noqa: SIM115 (closed by __exit__)
         self._digests = open(digests, "a", encoding="ascii", newline="")  # noqa: SIM115
         self.last = last
 
@@ -65,48 +61,34 @@ class CheckpointWriter:
         self._rows.flush()  # rows first: a crash leaves at most rows without digests (dropped on resume)
         self._digests.flush()
 
-    def close(self) -> None:
+    def __enter__(self) -> CheckpointWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         try:
             self._rows.close()
         finally:
             self._digests.close()
-
-    def __enter__(self) -> CheckpointWriter:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 class Checkpoint:
     """The checkpoint of one report: ``resume()`` or ``start()``, then ``append()`` rows; ``commit_report`` ends it."""
 
     def __init__(self, output: Location, fmt: str, fingerprint: str, checkpoint_dir: str | None = None) -> None:
-        self.output = output
         self.fmt = fmt
         self.fingerprint = fingerprint
-        self.base = checkpoint_base(output, checkpoint_dir)
-        base = self.base
+        base = checkpoint_base(output, checkpoint_dir)
         self.partial = base.with_name(base.name + PARTIAL_SUFFIX)
         self.meta = base.with_name(base.name + META_SUFFIX)
         self.digests = base.with_name(base.name + DIGESTS_SUFFIX)
-        self.set_aside: Path | None = None
-        """Where an untrustworthy checkpoint was moved by ``resume()`` (``None``: nothing was)."""
         self._last = self._origin()
 
     def _origin(self) -> str:
         return hashlib.sha256(f"checkpoint v{META_VERSION}: {self.fingerprint}".encode()).hexdigest()[:32]
 
-    # ------------------------------------------------------------------ resume
-
     def resume(self, total: int) -> Resumed | None:
-        """The rows (of ``1..total``) an earlier run of the same input already wrote, or ``None`` (start afresh).
-
-        Rows are trusted only up to the last one with a matching digest; a checkpoint that cannot be read,
-        was edited, or holds a row twice or out of range is set aside and ``None`` returned.
-        """
+        """The rows (of ``1..total``) an earlier run of the same input already wrote, or ``None`` (start afresh);
+        a checkpoint that cannot be trusted is set aside (docs: "Atomic and resumable")."""
         if not self._meta_matches() or not self.partial.exists():
             self.discard()
             return None
@@ -144,7 +126,7 @@ class Checkpoint:
                     raise CorruptCheckpoint(f"row {count} does not match its digest (edited?)")
                 keep += len(raw)
         _truncate(self.partial, keep)
-        _truncate(self.digests, _digest_bytes(count))  # digests of rows that never reached the disk
+        _truncate(self.digests, count * 33)  # digests (32 hex digits and a newline) of rows never written
         self._last = last
         tally = Tally()
         done = RowSet(total)
@@ -159,32 +141,32 @@ class Checkpoint:
         return Resumed(tally, done)
 
     def _set_aside(self, reason: str) -> None:
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        target = self.partial.with_name(f"{self.partial.name}{CORRUPT_INFIX}{stamp}")
-        os.replace(self.partial, target)
-        if self.digests.exists():
-            os.replace(self.digests, self.digests.with_name(f"{self.digests.name}{CORRUPT_INFIX}{stamp}"))
+        aside = CORRUPT_INFIX + datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        for path in (self.partial, self.digests):  # the digests beside it, when there are any
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(path, f"{path}{aside}")
         self.meta.unlink(missing_ok=True)
-        self.set_aside = target
-        log.warning("Checkpoint %s cannot be used: %s. Set aside as %s; starting over", self.partial, reason, target)
+        log.warning(
+            "Checkpoint %s cannot be used: %s. Set aside as %s%s; starting over",
+            self.partial,
+            reason,
+            self.partial,
+            aside,
+        )
 
     def _meta_matches(self) -> bool:
         try:
-            meta = json.loads(self.meta.read_text(encoding="utf-8"))
+            return bool(json.loads(self.meta.read_text(encoding="utf-8")) == self._meta())
         except (OSError, ValueError):
             return False
-        return (
-            isinstance(meta, dict)
-            and meta.get("version") == META_VERSION
-            and meta.get("fingerprint") == (self.fingerprint)
-        )
 
-    # ------------------------------------------------------------------ writing
+    def _meta(self) -> dict[str, object]:
+        return {"version": META_VERSION, "fingerprint": self.fingerprint}
 
     def start(self) -> None:
         """A fresh checkpoint: the meta first, then an empty (or header-only) partial file."""
         self.partial.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write_text(self.meta, json.dumps({"version": META_VERSION, "fingerprint": self.fingerprint}))
+        atomic_write_text(self.meta, json.dumps(self._meta()))
         with open(self.partial, "w", encoding="utf-8", newline="") as fh:
             fh.write(header_text(self.fmt))
         self.digests.write_bytes(b"")
@@ -195,13 +177,8 @@ class Checkpoint:
         return CheckpointWriter(self.partial, self.digests, self._last)
 
     def discard(self) -> None:
-        self.partial.unlink(missing_ok=True)
-        self.meta.unlink(missing_ok=True)
-        self.digests.unlink(missing_ok=True)
-
-
-def _digest_bytes(rows: int) -> int:
-    return rows * 33  # 32 hex digits and a newline
+        for path in (self.partial, self.meta, self.digests):
+            path.unlink(missing_ok=True)
 
 
 def _truncate(path: Path, size: int) -> None:
@@ -213,22 +190,17 @@ def _truncate(path: Path, size: int) -> None:
 def _cut_to_last_line(path: Path) -> None:
     """Drop a trailing incomplete line (the process died mid-write)."""
     with open(path, "rb+") as fh:
-        fh.seek(0, os.SEEK_END)
-        size = fh.tell()
-        pos = size
-        step = 4096
-        while pos > 0:
-            start = max(0, pos - step)
+        end = pos = fh.seek(0, os.SEEK_END)
+        while pos > 0:  # backwards, 4 KiB at a time
+            start = max(0, pos - 4096)
             fh.seek(start)
-            chunk = fh.read(pos - start)
-            idx = chunk.rfind(b"\n")
-            if idx >= 0:
-                keep = start + idx + 1
-                if keep != size:
-                    fh.truncate(keep)
-                return
+            newline = fh.read(pos - start).rfind(b"\n")
+            if newline >= 0:
+                pos = start + newline + 1
+                break
             pos = start
-        fh.truncate(0)
+        if pos != end:
+            fh.truncate(pos)
 
 
 def checkpoint_base(output: Location, checkpoint_dir: str | None) -> Path:
@@ -238,9 +210,3 @@ def checkpoint_base(output: Location, checkpoint_dir: str | None) -> Path:
     root = Path(checkpoint_dir or Path(tempfile.gettempdir()) / "airflow-provider-transfers" / "checkpoints")
     key = hashlib.sha256(str(output).encode()).hexdigest()[:16]
     return root / f"{key}-{output.name}"
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

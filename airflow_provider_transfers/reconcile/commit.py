@@ -11,9 +11,7 @@ import logging
 import os
 import uuid
 from array import array
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 from airflow.sdk import ObjectStoragePath
 
@@ -36,15 +34,16 @@ STAGING_SUFFIX = ".commit"
 
 
 def commit_report(partial: Path, output: Location, rows: int, manifest: Manifest, lock: ReportLock) -> ReportDigest:
-    """Put the checkpoint ``partial`` (rows ``1..rows`` in any order) in place as ``output``, in row order.
-
-    ``manifest`` describes the input and run; its report entries are filled in here. ``lock`` is verified
-    just before the first rename, so a run that lost its hold on the report commits nothing.
-    """
+    """Put the checkpoint ``partial`` (rows ``1..rows`` in any order) in place as ``output``, in row order, with
+    ``manifest`` (its report entries filled in here); a run whose ``lock`` no longer holds commits nothing."""
     index = _row_offsets(partial, manifest.format, rows)
-    staging = _staging(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(output, Path):
+        staging: Location = output.with_name(output.name + STAGING_SUFFIX)  # one writer (the lock): a fixed name
+    else:
+        staging = output.parent / f".{output.name}.{uuid.uuid4().hex[:8]}.tmp"
     try:
-        with open(partial, "rb") as src, _open_staging(staging) as dst:
+        with open(partial, "rb") as src, staging.open("wb") as dst:
             counter = DigestCounter()
             header = header_text(manifest.format).encode()
             dst.write(header)
@@ -74,30 +73,19 @@ def _row_offsets(partial: Path, fmt: str, rows: int) -> array[int]:
     index = array("q", [-1]) * rows
     with open(partial, "rb") as fh:
         offset = len(fh.readline()) if header_text(fmt) else 0
-        for start, line in _lines_from(fh, offset):
-            number = _row_number(line, fmt)
+        for line in fh:
+            try:
+                number = int(line.split(b",", 1)[0]) if fmt == "csv" else int(json.loads(line)["row"])
+            except (ValueError, KeyError, TypeError):
+                raise CorruptCheckpoint(f"a checkpoint line has no row number: {line[:80]!r}") from None
             if not 1 <= number <= rows or index[number - 1] != -1:
                 raise CorruptCheckpoint(f"{partial}: row {number} is repeated or outside 1..{rows}")
-            index[number - 1] = start
+            index[number - 1] = offset
+            offset += len(line)
     missing = next((n for n, offset in enumerate(index, start=1) if offset < 0), None)
     if missing is not None:
         raise CorruptCheckpoint(f"{partial}: row {missing} is missing")
     return index
-
-
-def _lines_from(fh: IO[bytes], offset: int) -> Iterator[tuple[int, bytes]]:
-    if offset:
-        fh.seek(offset)
-    for line in fh:
-        yield offset, line
-        offset += len(line)
-
-
-def _row_number(line: bytes, fmt: str) -> int:
-    try:
-        return int(line.split(b",", 1)[0]) if fmt == "csv" else int(json.loads(line)["row"])
-    except (ValueError, KeyError, TypeError):
-        raise CorruptCheckpoint(f"a checkpoint line has no row number: {line[:80]!r}") from None
 
 
 def _committed_before(output: Location) -> ReportDigest | None:
@@ -110,34 +98,15 @@ def _committed_before(output: Location) -> ReportDigest | None:
     return previous.committed if previous is not None else None
 
 
-def _staging(output: Location) -> Location:
-    if isinstance(output, Path):
-        output.parent.mkdir(parents=True, exist_ok=True)
-        return output.with_name(output.name + STAGING_SUFFIX)  # one writer (the lock): a fixed name
-    output.parent.mkdir(parents=True, exist_ok=True)
-    return output.parent / f".{output.name}.{uuid.uuid4().hex[:8]}.tmp"
-
-
-def _open_staging(staging: Location) -> IO[bytes]:
-    if isinstance(staging, Path):
-        return open(staging, "wb")
-    stream: IO[bytes] = staging.open("wb")
-    return stream
-
-
 def _move(staging: Location, output: Location) -> None:
     """Rename (local: atomic, then the directory synced); object storage: a move, a whole-object copy on S3/GCS."""
-    if isinstance(staging, Path) and isinstance(output, Path):
-        os.replace(staging, output)
-        _fsync_dir(output.parent)
-    elif isinstance(staging, ObjectStoragePath):
+    if isinstance(staging, ObjectStoragePath):
         staging.rename(output)
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    elif isinstance(output, Path):
+        os.replace(staging, output)
+        with contextlib.suppress(OSError):  # the rename itself durable
+            fd = os.open(output.parent, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)

@@ -48,53 +48,39 @@ def record_digest(data: bytes) -> bytes:
 
 
 class RecordDigests:
-    """Digests of the records in input order: ``add`` them in the first pass, ``verifier()`` for the second."""
+    """Digests of the records in input order: ``add`` them in the first pass; then ``verifier()`` rewinds,
+    and ``check`` each record of the second pass against the digest at the same position, ``finish`` at its end.
+    """
 
     def __init__(self, source: str) -> None:
         self.source = source
         self.count = 0
+        self.seen = 0
         self._file: IO[bytes] = tempfile.TemporaryFile(prefix="transfers-input-")  # noqa: SIM115 (close())
 
     def add(self, data: bytes) -> None:
         self._file.write(record_digest(data))
         self.count += 1
 
-    def verifier(self) -> RecordVerifier:
+    def verifier(self) -> RecordDigests:
         self._file.flush()
         self._file.seek(0)
-        return RecordVerifier(self)
-
-    def read(self) -> bytes:
-        return self._file.read(RECORD_DIGEST_BYTES)
-
-    def close(self) -> None:
-        self._file.close()
-
-
-class RecordVerifier:
-    """Checks each record of the second pass against the first pass's digest at the same position."""
-
-    def __init__(self, digests: RecordDigests) -> None:
-        self.digests = digests
-        self.seen = 0
+        return self
 
     def check(self, raw: RawRecord, data: bytes) -> None:
         self.seen += 1
-        expected = self.digests.read()
+        expected = self._file.read(RECORD_DIGEST_BYTES)
         if not expected:
-            raise InputChangedError(
-                self.digests.source,
-                f"{raw.where} was not there when the first pass read {self.digests.count} record(s)",
-            )
+            what = f"{raw.where} was not there when the first pass read {self.count} record(s)"
+            raise InputChangedError(self.source, what)
         if expected != record_digest(data):
-            raise InputChangedError(
-                self.digests.source,
-                f"{raw.where} is not what the first pass read there (rewritten, reordered or truncated mid-run?)",
-            )
+            what = f"{raw.where} is not what the first pass read there (rewritten, reordered or truncated mid-run?)"
+            raise InputChangedError(self.source, what)
 
     def finish(self) -> None:
-        if self.seen != self.digests.count:
-            raise InputChangedError(
-                self.digests.source,
-                f"it now ends after {self.seen} record(s), but the first pass read {self.digests.count}",
-            )
+        if self.seen != self.count:
+            what = f"it now ends after {self.seen} record(s), but the first pass read {self.count}"
+            raise InputChangedError(self.source, what)
+
+    def close(self) -> None:
+        self._file.close()

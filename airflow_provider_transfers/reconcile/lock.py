@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from airflow.sdk import ObjectStoragePath
 
@@ -42,6 +42,14 @@ LEASE_SKEW_S = 10.0
 """Clock difference between hosts a lease tolerates: an expired lease is taken over this much later."""
 
 
+_REQUIRED = {"host": str, "pid": int, "since": str, "token": str}
+_FROM_TI = {"dag_id": str, "task_id": str, "run_id": str, "try_number": int, "map_index": int}
+
+
+def _typed(value: Any, kind: type) -> Any:
+    return value if isinstance(value, kind) and not isinstance(value, bool) else None
+
+
 @dataclass(frozen=True)
 class Holder:
     """Who writes a report: the Airflow task instance when known, and always the host and process."""
@@ -59,45 +67,19 @@ class Holder:
     @classmethod
     def current(cls, ti: Any = None) -> Holder:
         """This process; ``ti`` (the context's task instance) adds the dag, task, run and try."""
-
-        def attr(name: str) -> Any:
-            value = getattr(ti, name, None)
-            return value if isinstance(value, str | int) and not isinstance(value, bool) else None
-
-        map_index = attr("map_index")
-        return cls(
-            host=socket.gethostname(),
-            pid=os.getpid(),
-            since=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-            token=uuid.uuid4().hex,
-            dag_id=attr("dag_id"),
-            task_id=attr("task_id"),
-            run_id=attr("run_id"),
-            try_number=attr("try_number"),
-            map_index=map_index if isinstance(map_index, int) and map_index >= 0 else None,
-        )
+        found = {name: _typed(getattr(ti, name, None), kind) for name, kind in _FROM_TI.items()}
+        if (found["map_index"] or 0) < 0:  # -1: not a mapped task
+            found["map_index"] = None
+        since = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        return cls(socket.gethostname(), os.getpid(), since, uuid.uuid4().hex, **found)
 
     @classmethod
     def from_dict(cls, data: Any) -> Holder | None:
         """A holder as ``to_dict`` wrote it; ``None`` for anything else (an unreadable lock or lease)."""
         if not isinstance(data, dict):
             return None
-        host, pid, since, token = (data.get(k) for k in ("host", "pid", "since", "token"))
-        if not (isinstance(host, str) and isinstance(pid, int) and isinstance(since, str) and isinstance(token, str)):
-            return None
-
-        def text(name: str) -> str | None:
-            value = data.get(name)
-            return value if isinstance(value, str) else None
-
-        def number(name: str) -> int | None:
-            value = data.get(name)
-            return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-        return cls(
-            host, pid, since, token, text("dag_id"), text("task_id"), text("run_id"), number("try_number"),
-            number("map_index"),
-        )  # fmt: skip
+        values = {name: _typed(data.get(name), kind) for name, kind in (_REQUIRED | _FROM_TI).items()}
+        return None if any(values[name] is None for name in _REQUIRED) else cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -136,36 +118,30 @@ class ReportLockLostError(TransferProviderError):
     """The run no longer holds its report's lease (another run took it over): nothing was committed."""
 
 
-class ReportLock(Protocol):
-    """A held lock: ``verify()`` raises ``ReportLockLostError`` if it is no longer ours."""
-
-    def verify(self) -> None: ...
-
-
 @contextlib.contextmanager
 def hold_report(
     output: Location, holder: Holder, timeout: timedelta | None, checkpoint_dir: str | None = None
 ) -> Iterator[ReportLock]:
     """Hold ``output`` for one writer (waiting up to ``timeout``; ``None``: fail at once) until the block ends.
-
-    Object storage: the local checkpoint (in ``checkpoint_dir``) is flock-ed as well, so two runs on one
-    host exclude each other even if clocks or the store misbehave.
+    Object storage: a lease, and the local checkpoint is flock-ed as well (two runs on one host never share it).
     """
     wait = timeout.total_seconds() if timeout is not None else 0.0
     base = checkpoint_base(output, checkpoint_dir)
-    locks: list[FileLock | LeaseLock] = []
+    held = ReportLock([])
     try:
-        locks.append(FileLock.acquire(output, base.with_name(base.name + LOCK_SUFFIX), holder, wait))
+        held.locks.append(FileLock.acquire(output, base.with_name(base.name + LOCK_SUFFIX), holder, wait))
         if isinstance(output, ObjectStoragePath):
-            locks.append(LeaseLock.acquire(output, holder, wait))
-        yield _Locks(locks)
+            held.locks.append(LeaseLock.acquire(output, holder, wait))
+        yield held
     finally:
-        for lock in reversed(locks):
+        for lock in reversed(held.locks):
             lock.release()
 
 
 @dataclass
-class _Locks:
+class ReportLock:
+    """The locks held on a report: ``verify()`` raises ``ReportLockLostError`` if one is no longer ours."""
+
     locks: list[FileLock | LeaseLock]
 
     def verify(self) -> None:
@@ -173,12 +149,12 @@ class _Locks:
             lock.verify()
 
 
+@dataclass
 class FileLock:
     """``flock`` on a lock file that holds the holder's identity; removed on release."""
 
-    def __init__(self, path: Path, fd: int) -> None:
-        self.path = path
-        self.fd: int | None = fd
+    path: Path
+    fd: int | None
 
     @classmethod
     def acquire(cls, report: Location, path: Path, holder: Holder, wait: float) -> FileLock:
@@ -204,7 +180,7 @@ class FileLock:
             if not _same_file(fd, path):  # released and removed while we waited: lock the new file
                 os.close(fd)
                 continue
-            previous = _read_holder(os.pread(fd, 1 << 16, 0))
+            previous = _read_holder(fd)
             if previous is not None:
                 log.warning(
                     "Report %s: the previous writer (%s) ended without releasing its lock (killed?); taking over",
@@ -238,11 +214,11 @@ def _same_file(fd: int, path: Path) -> bool:
 
 
 def _recorded_holder(fd: int) -> Holder | None:
-    """The identity in a lock file another process holds. A holder records it just after taking the lock:
-    until then the file is empty or still names its dead predecessor, so read again for a moment."""
+    """The identity in a lock file another process holds; it is written just after the ``flock``, so an empty
+    file or one naming a dead process of this host is read again for up to ``IDENTITY_GRACE_S``."""
     deadline = time.monotonic() + IDENTITY_GRACE_S
     while True:
-        holder = _read_holder(os.pread(fd, 1 << 16, 0))
+        holder = _read_holder(fd)
         if (holder is not None and not _gone(holder)) or time.monotonic() >= deadline:
             return holder
         time.sleep(0.02)
@@ -256,17 +232,16 @@ def _gone(holder: Holder) -> bool:
         os.kill(holder.pid, 0)
     except ProcessLookupError:
         return True
-    except PermissionError:
-        return False
+    except PermissionError:  # alive, another user's
+        pass
     return False
 
 
-def _read_holder(raw: bytes | str | None) -> Holder | None:
+def _read_holder(fd: int) -> Holder | None:
     try:
-        data = json.loads(raw) if raw else None
-    except ValueError:
+        return Holder.from_dict(json.loads(os.pread(fd, 1 << 16, 0)))
+    except ValueError:  # empty, or cut mid-write
         return None
-    return Holder.from_dict(data.get("holder", data) if isinstance(data, dict) else None)
 
 
 @dataclass
@@ -274,9 +249,6 @@ class _Lease:
     holder: Holder | None
     token: str
     expires_at: float
-
-    def expired(self, now: float) -> bool:
-        return now > self.expires_at + LEASE_SKEW_S
 
     def expiry_text(self) -> str:
         return datetime.fromtimestamp(self.expires_at, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -288,7 +260,6 @@ class LeaseLock:
 
     path: ObjectStoragePath
     holder: Holder
-    ttl: float
     valid_until: float = 0.0
     lost: str | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -296,17 +267,17 @@ class LeaseLock:
 
     @classmethod
     def acquire(cls, report: ObjectStoragePath, holder: Holder, wait: float) -> LeaseLock:
-        lease = cls(report.parent / (report.name + LEASE_SUFFIX), holder, LEASE_TTL_S)
+        lease = cls(report.parent / (report.name + LEASE_SUFFIX), holder)
         deadline = time.monotonic() + wait
         announced = False
         while True:
             current = lease._read()
-            if current is None or current.token == holder.token or current.expired(time.time()):
+            if current is None or current.token == holder.token or time.time() > current.expires_at + LEASE_SKEW_S:
                 started = lease._write()
                 time.sleep(LEASE_SETTLE_S)
                 back = lease._read()
                 if back is not None and back.token == holder.token:
-                    lease.valid_until = started + lease.ttl
+                    lease.valid_until = started + LEASE_TTL_S
                     if current is not None and current.token != holder.token:
                         who = current.holder.describe() if current.holder else "an unknown run"
                         log.warning(
@@ -315,7 +286,8 @@ class LeaseLock:
                             who,
                             current.expiry_text(),
                         )
-                    lease._start_renewing()
+                    lease._thread = threading.Thread(target=lease._renew, name=f"lease {lease.path}", daemon=True)
+                    lease._thread.start()
                     return lease
                 current = back
             if time.monotonic() >= deadline:
@@ -342,23 +314,19 @@ class LeaseLock:
     def _write(self) -> float:
         """Write the lease with a fresh expiry; return the monotonic time it was written."""
         started = time.monotonic()
-        body = {"holder": self.holder.to_dict(), "token": self.holder.token, "expires_at": time.time() + self.ttl}
+        body = {"holder": self.holder.to_dict(), "token": self.holder.token, "expires_at": time.time() + LEASE_TTL_S}
         self.path.write_text(json.dumps(body), encoding="utf-8")
         return started
 
-    def _start_renewing(self) -> None:
-        self._thread = threading.Thread(target=self._renew_loop, name=f"lease {self.path}", daemon=True)
-        self._thread.start()
-
-    def _renew_loop(self) -> None:
-        while not self._stop.wait(self.ttl / 3):
+    def _renew(self) -> None:
+        while not self._stop.wait(LEASE_TTL_S / 3):
             try:
                 current = self._read()
                 if current is None or current.token != self.holder.token:
                     who = current.holder.describe() if current and current.holder else "nobody"
                     self.lost = f"the lease {self.path} is now held by {who}"
                     return
-                self.valid_until = self._write() + self.ttl
+                self.valid_until = self._write() + LEASE_TTL_S
             except Exception as exc:  # a store that hiccups: try again next time; verify() judges the expiry
                 log.warning("Could not renew lease %s: %s", self.path, exc)
 

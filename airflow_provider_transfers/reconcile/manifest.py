@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from airflow_provider_transfers.exceptions import TransferProviderError
-from airflow_provider_transfers.reconcile.storage import Location
+from airflow_provider_transfers.reconcile.storage import Location, atomic_write_text
 
 MANIFEST_SUFFIX = ".manifest.json"
 MANIFEST_VERSION = 1
@@ -81,10 +79,7 @@ class Manifest:
 
     def matching(self, digest: ReportDigest) -> ReportDigest | None:
         """The entry (committed, or pending mid-commit) these bytes are, or ``None``."""
-        for entry in (self.committed, self.pending):
-            if entry is not None and entry == digest:
-                return entry
-        return None
+        return digest if digest in (self.committed, self.pending) else None
 
     def expected(self) -> ReportDigest | None:
         return self.committed or self.pending
@@ -136,13 +131,7 @@ def read_manifest(report: Location) -> Manifest | None:
 def write_manifest(report: Location, manifest: Manifest) -> None:
     """Replace the manifest atomically (a reader sees the old one or the new one)."""
     where = manifest_location(report)
-    text = manifest.to_json()
     if isinstance(where, Path):
-        tmp = where.with_name(f".{where.name}.{uuid.uuid4().hex[:8]}.tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, where)
+        atomic_write_text(where, manifest.to_json())
     else:
-        where.write_text(text, encoding="utf-8")  # one PUT: object stores replace an object whole
+        where.write_text(manifest.to_json(), encoding="utf-8")  # one PUT: object stores replace an object whole

@@ -1,14 +1,12 @@
-"""Where records come from and reports go: a local path, or any Airflow ``ObjectStoragePath``.
-
-A ``file://`` ``ObjectStoragePath`` is treated as the local path it names, so the local guarantees
-(rename in place, checkpoint next to the report) apply to it too.
-"""
+"""Where records come from and reports go: a local path, or any Airflow ``ObjectStoragePath`` (``file://`` ones
+are the local paths they name, with the local guarantees: rename in place, checkpoint next to the report)."""
 
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from airflow.sdk import ObjectStoragePath
 
@@ -31,10 +29,6 @@ def to_location(value: str | os.PathLike[str] | ObjectStoragePath) -> Location:
     return Path(text).expanduser()
 
 
-def describe(location: Location) -> str:
-    return str(location)
-
-
 def asset_uri(location: Location) -> str:
     """The URI an Airflow ``Asset`` for this location should carry (``file:///abs/path`` when local)."""
     if isinstance(location, Path):
@@ -43,10 +37,7 @@ def asset_uri(location: Location) -> str:
 
 
 def detect_format(location: Location | None, explicit: str | None, *, what: str) -> str:
-    """``jsonl`` or ``csv``: ``explicit`` when given, else from the file extension.
-
-    ``what`` is ``records`` or ``report``: the errors name the argument that sets it (``records_format=``).
-    """
+    """``jsonl`` or ``csv``: ``explicit`` when given, else from the extension; errors name ``<what>_format=``."""
     argument = f"{what}_format"
     if explicit:
         found = FORMAT_ALIASES.get(explicit.strip().lower())
@@ -66,16 +57,17 @@ def detect_format(location: Location | None, explicit: str | None, *, what: str)
     return found
 
 
-def open_text(location: Location, mode: str = "r") -> IO[Any]:
-    """Text stream, UTF-8, universal newlines off (CSV needs ``newline=""``)."""
-    if isinstance(location, Path):
-        return open(location, mode, encoding="utf-8", newline="")
-    return location.open(mode, encoding="utf-8", newline="")
-
-
 def open_binary(location: Location) -> IO[bytes]:
     """Byte stream (records and reports are decoded line by line, so a bad byte can name its line)."""
-    if isinstance(location, Path):
-        return open(location, "rb")
     stream: IO[bytes] = location.open("rb")
     return stream
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Replace a local file atomically and durably: a reader sees the old text or the new, never part."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
