@@ -1,12 +1,10 @@
-"""Connection-form metadata of both connection types, as plain data.
-
-Airflow >= 3.2 reads it declaratively from ``get_provider_info()`` (``conn-fields`` and
-``ui-field-behaviour``) without importing the hooks; the hooks' ``get_ui_field_behaviour()`` returns the
-same data for older UIs. Extra fields are stored in the connection's extra under their plain names.
+"""Connection-form metadata of both connection types, as plain data: ``get_provider_info()`` publishes it
+for Airflow >= 3.2, the hooks' ``get_ui_field_behaviour()`` for older UIs (docs/design.md).
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 _POLICY_FIELDS: dict[str, dict[str, Any]] = {
@@ -77,10 +75,5 @@ VOIPBIN_UI: dict[str, Any] = {
 
 
 def hook_ui_field_behaviour(ui: dict[str, Any]) -> dict[str, Any]:
-    """The snake_case shape ``BaseHook.get_ui_field_behaviour()`` returns."""
-    behaviour = ui["ui-field-behaviour"]
-    return {
-        "hidden_fields": list(behaviour["hidden-fields"]),
-        "relabeling": dict(behaviour["relabeling"]),
-        "placeholders": dict(behaviour["placeholders"]),
-    }
+    """The snake_case shape ``BaseHook.get_ui_field_behaviour()`` returns (a copy)."""
+    return {key.replace("-", "_"): copy.deepcopy(value) for key, value in ui["ui-field-behaviour"].items()}

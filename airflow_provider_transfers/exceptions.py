@@ -1,8 +1,4 @@
-"""One exception family for both platforms, which errors are worth another try, and how to say them.
-
-``TransferApiError`` carries what each platform says about a failed request (Twilio ``code`` /
-``more_info``; VoIPbin ``reason`` / ``request_id``), never the request's headers or credentials.
-"""
+"""One exception family for both platforms, which errors are worth another try, and how to say them."""
 
 from __future__ import annotations
 
@@ -58,7 +54,8 @@ class TransferTransportError(TransferProviderError):
 
 
 class TransferApiError(TransferProviderError):
-    """The platform answered with an error status."""
+    """The platform answered with an error status: what it says (Twilio ``code``/``more_info``, VoIPbin
+    ``reason``/``request_id``), never the request's headers or credentials."""
 
     def __init__(
         self,
@@ -143,18 +140,17 @@ class TransferServerError(TransferApiError):
     """5xx, or a 2xx whose body is not the JSON the platform documents."""
 
 
+_BY_STATUS: dict[int, type[TransferApiError]] = {
+    401: TransferAuthError,
+    403: TransferAuthError,
+    404: TransferNotFoundError,
+    409: TransferConflictError,
+    429: TransferRateLimitError,
+}
+
+
 def api_error_class(status_code: int) -> type[TransferApiError]:
-    if status_code in (401, 403):
-        return TransferAuthError
-    if status_code == 404:
-        return TransferNotFoundError
-    if status_code == 409:
-        return TransferConflictError
-    if status_code == 429:
-        return TransferRateLimitError
-    if status_code >= 500:
-        return TransferServerError
-    return TransferApiError
+    return _BY_STATUS.get(status_code, TransferServerError if status_code >= 500 else TransferApiError)
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -1,13 +1,5 @@
-"""OpenLineage for the reconciliation, the merge and the audit: records in, report out, counts as facets.
-
-The operators' ``get_openlineage_facets_on_*`` methods delegate here, and the OpenLineage provider's
-listener calls them. OpenLineage is imported inside the functions only, so without the ``openlineage``
-extra nothing here loads and the operators run as before.
-
-Dataset names follow OpenLineage's naming spec: a local file is namespace ``file`` and its absolute path
-(as Airflow names a ``file://`` Asset); ``s3://bucket/key`` is ``s3://bucket`` and ``key``; ``gs://`` and
-``gcs://`` are ``gs://bucket``; other object stores ``<protocol>://<bucket>``. Connection ids in a URI are
-left out. Records given as a list (an XCom) are no dataset: the event has no input then.
+"""OpenLineage for the reconciliation, the merge and the audit: records in, report out, counts as facets
+(docs/reconciliation.md, "OpenLineage"). OpenLineage is imported inside the functions: it is an optional extra.
 """
 
 from __future__ import annotations
@@ -43,9 +35,7 @@ def dataset_id(location: Location) -> tuple[str, str]:
 def records_location(records: Any, records_format: str | None) -> Location | None:
     """The records file, or ``None`` for a list of records (or records that cannot be read)."""
     try:
-        if RecordReader(records, records_format).format == "list":
-            return None
-        return to_location(records)
+        return None if RecordReader(records, records_format).format == "list" else to_location(records)
     except ValueError:
         return None
 
@@ -160,18 +150,10 @@ def _report(location: Location, summary: Mapping[str, Any] | None) -> OutputData
 def _summary_facet(summary: Mapping[str, Any], records_source: str) -> dict[str, Any]:
     from airflow_provider_transfers.lineage_facets import RECONCILIATION_FACET, TransferReconciliationRunFacet
 
-    def count(key: str) -> int:
-        return int(summary.get(key, 0))
-
+    keys = ("total", "in_sync", "drifted", "stale", "not_found", "error", "duplicate", "resumed")
+    counts: dict[str, Any] = {key: int(summary.get(key, 0)) for key in keys}
     facet = TransferReconciliationRunFacet(
-        total=count("total"),
-        in_sync=count("in_sync"),
-        drifted=count("drifted"),
-        stale=count("stale"),
-        not_found=count("not_found"),
-        error=count("error"),
-        duplicate=count("duplicate"),
-        resumed=count("resumed"),
+        **counts,
         actions=dict(summary.get("actions") or {}),
         records_source=records_source,
         shard=summary.get("shard"),

@@ -1,7 +1,6 @@
-"""Reconcile recorded transfer statuses with the platforms, and audit the resulting report.
+"""Operators that reconcile recorded transfers with the platforms, merge shards and audit the report.
 
-The work happens in ``airflow_provider_transfers.reconcile``; these operators turn task arguments into
-its options, run it on one event loop and publish the report as an Airflow Asset.
+The work happens in ``airflow_provider_transfers.reconcile``; arguments and behaviour: docs/reconciliation.md.
 """
 
 from __future__ import annotations
@@ -10,6 +9,7 @@ import asyncio
 import os
 from collections.abc import Sequence
 from datetime import timedelta
+from types import NoneType
 from typing import TYPE_CHECKING, Annotated, Any
 
 from airflow.sdk import Asset, BaseOperator, Context, ObjectStoragePath
@@ -27,7 +27,7 @@ from airflow_provider_transfers.reconcile.job import OnInvalid, ReconcileOptions
 from airflow_provider_transfers.reconcile.lock import Holder
 from airflow_provider_transfers.reconcile.records import RecordReader, RecordsFileError, RecordsInput
 from airflow_provider_transfers.reconcile.report import ReportFormatError
-from airflow_provider_transfers.reconcile.shard import ShardError, ShardReader, check_shard, merge_reports, shard_output
+from airflow_provider_transfers.reconcile.shard import ShardReader, check_shard, merge_reports, shard_output
 from airflow_provider_transfers.reconcile.storage import FORMAT_ALIASES, Location, asset_uri, detect_format, to_location
 from airflow_provider_transfers.reconcile.validate import InvalidRecordsError
 from airflow_provider_transfers.validation import (
@@ -62,34 +62,15 @@ def _on_invalid(value: Any) -> Any:
     raise form_error("'fail' or 'report'")
 
 
-def _policy_mapping(value: Any) -> Any:
-    if value is None or isinstance(value, dict):
-        return value
-    raise form_error("a dict of HTTP policy fields (timeout, max_attempts, ...) or None")
+def _kinds(expected: str, *types: Any, text: bool = True) -> BeforeValidator:
+    """Passes instances of ``types`` (and non-blank text, with ``text``); refuses the rest as ``expected``."""
 
+    def check(value: Any) -> Any:
+        if isinstance(value, types) or (text and isinstance(value, str) and value.strip()):
+            return value
+        raise form_error(expected)
 
-def _optional_path(value: Any) -> Any:
-    if value is None or (isinstance(value, str) and value.strip()) or isinstance(value, os.PathLike):
-        return value
-    raise form_error("a local directory path, or None")
-
-
-def _location(value: Any) -> Any:
-    if isinstance(value, ObjectStoragePath | os.PathLike) or (isinstance(value, str) and value.strip()):
-        return value
-    raise form_error("a path or URI of a file (text, os.PathLike or ObjectStoragePath)")
-
-
-def _records(value: Any) -> Any:
-    if isinstance(value, list | tuple | ObjectStoragePath | os.PathLike) or (isinstance(value, str) and value.strip()):
-        return value
-    raise form_error("a list of records, JSON text of one, or the path/URI of a .jsonl/.csv file")
-
-
-def _asset_arg(value: Any) -> Any:
-    if value is None or isinstance(value, Asset) or (isinstance(value, str) and value.strip()):
-        return value
-    raise form_error("an Asset, an Asset URI or name, or None")
+    return BeforeValidator(check)
 
 
 def _expected_total(value: Any) -> Any:
@@ -98,12 +79,18 @@ def _expected_total(value: Any) -> Any:
 
 FormatName = Annotated[str | None, BeforeValidator(_format_name)]
 ExpectedTotal = Annotated[NonNegativeInt | None, BeforeValidator(_expected_total)]
-FileLocation = Annotated[Any, BeforeValidator(_location)]
-RecordsArg = Annotated[Any, BeforeValidator(_records)]
-AssetArg = Annotated[Any, BeforeValidator(_asset_arg)]
 OnInvalidArg = Annotated[str, BeforeValidator(_on_invalid)]
-PolicyOverrides = Annotated[dict[str, Any] | None, BeforeValidator(_policy_mapping)]
-OptionalDir = Annotated[Any, BeforeValidator(_optional_path)]
+_FILE = (ObjectStoragePath, os.PathLike)
+FileLocation = Annotated[Any, _kinds("a path or URI of a file (text, os.PathLike or ObjectStoragePath)", *_FILE)]
+RecordsArg = Annotated[
+    Any, _kinds("a list of records, JSON text of one, or the path/URI of a .jsonl/.csv file", list, tuple, *_FILE)
+]
+AssetArg = Annotated[Any, _kinds("an Asset, an Asset URI or name, or None", NoneType, Asset)]
+PolicyOverrides = Annotated[
+    dict[str, Any] | None,
+    _kinds("a dict of HTTP policy fields (timeout, max_attempts, ...) or None", NoneType, dict, text=False),
+]
+OptionalDir = Annotated[Any, _kinds("a local directory path, or None", NoneType, os.PathLike)]
 
 
 def report_asset_for(output_path: PathInput) -> Asset:
@@ -111,47 +98,20 @@ def report_asset_for(output_path: PathInput) -> Asset:
     return Asset(uri=asset_uri(to_location(output_path)))
 
 
+def _report_outlet(op: BaseOperator, given: Asset | str | None, output_path: PathInput) -> Asset | None:
+    """The report's Asset (``given``, else derived from a literal ``output_path``), added to ``op``'s outlets."""
+    if isinstance(given, str):
+        given = Asset(uri=given) if "://" in given else Asset(name=given)
+    elif given is None and not (isinstance(output_path, str) and contains_template(output_path)):
+        given = report_asset_for(output_path)
+    if given is not None and given not in op.outlets:
+        op.outlets = [*op.outlets, given]
+    return given
+
+
 class TransferReconciliationOperator(BaseOperator):
-    """Check every recorded transfer against its platform and write a report with one row per record.
-
-    The platform is the connection's type (``twilio_flex`` or ``voipbin``). Records are read lazily,
-    checked concurrently (``max_concurrency``, and the client-side rate limit: the platform's published
-    limit unless ``rate_limit`` says otherwise) and saved as they finish to ``<output_path>.partial``; the
-    report is put in place, in input order with its manifest, only when every row is there and the input
-    is still what was read. One run writes a report at a time. A rerun after a crash continues where it
-    stopped.
-
-    :param conn_id: a ``twilio_flex`` or ``voipbin`` connection (templated).
-    :param records: a list of records (e.g. an XCom, or its JSON text) or the path/URI of a ``.jsonl`` or
-        ``.csv`` file, local or any ``ObjectStoragePath`` (templated). Schema: docs, "Input records".
-    :param output_path: where the report goes, ``.jsonl`` or ``.csv`` (templated; local or object storage).
-    :param records_format: ``jsonl`` or ``csv`` when the records file's extension does not say.
-    :param report_format: ``jsonl`` or ``csv`` when ``output_path``'s extension does not say.
-    :param stale_after: an ``active`` transfer older than this (from ``created_at``, ``date_created`` or
-        ``tm_create``) is ``stale``; a timedelta, seconds, or ``"90m"``/``"2h"``/``"1d"``; ``None`` = off.
-    :param max_concurrency: checks in flight at once.
-    :param rate_limit: client-side requests/second (default: the platform's published limit).
-    :param rate_burst: token-bucket burst for ``rate_limit``.
-    :param http_policy: other request-policy overrides (``timeout``, ``max_attempts``, ...).
-    :param on_invalid: ``fail`` (default): any invalid record fails the task before a single request,
-        listing the records and fields; ``report``: invalid records become rows of class ``error``.
-    :param act_on_stale: act on stale transfers: Twilio, update with ``stale_action_body``; VoIPbin,
-        cancel (hang up the groupcall). Off by default.
-    :param stale_action_body: Twilio's update body for stale transfers (dict or JSON text, templated).
-    :param dry_run: with ``act_on_stale``, only report what would be done.
-    :param report_asset: the Asset (or its URI) the report is published as; default: derived from a
-        literal ``output_path``. Its event's ``extra`` holds ``report`` (the rendered path) and the counts.
-    :param checkpoint_dir: local directory for the checkpoints of object-storage reports.
-    :param shard: with ``shards``, check only records ``shard+1, shard+1+shards, ...`` (0-based shard
-        index), into ``<output_path stem>.shard-<shard>-of-<shards><ext>``; meant for
-        ``.partial(..., shards=K).expand(shard=list(range(K)))`` followed by ``TransferReportMergeOperator``.
-        A shard publishes no Asset unless ``report_asset`` is given; its summary adds ``shard`` and ``shards``.
-    :param shards: the number of shards (default 1: no sharding).
-    :param lock_timeout: one run writes a report at a time; another run on the same ``output_path`` (a
-        retry while the previous try still runs, a backfill) fails at once naming the holder (default
-        ``None``), or waits up to this long for it (a timedelta, seconds, or ``"30m"``).
-    :param allow_empty: let an input without records replace a report that has rows (default ``False``:
-        refused, in case the input is not written yet).
+    """Check every recorded transfer against its platform (the connection's type) and write a report with
+    one row per record, atomically and resumably; publish it as an Asset. Arguments: docs/reconciliation.md.
     """
 
     template_fields: Sequence[str] = (
@@ -193,10 +153,7 @@ class TransferReconciliationOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        try:
-            self.shard, self.shards = check_shard(shard, shards)
-        except ShardError as exc:
-            raise ValueError(str(exc)) from None
+        self.shard, self.shards = check_shard(shard, shards)  # ShardError, a ValueError
         self.conn_id = conn_id
         self.records = records
         self.output_path = output_path
@@ -217,22 +174,12 @@ class TransferReconciliationOperator(BaseOperator):
         self.allow_empty: bool = validate(StrictBool, allow_empty, "allow_empty")
         self._check_rendered(parse_time=True)
         report_asset = validate(AssetArg, report_asset, "report_asset")
-        self.report_asset = self._asset(report_asset, output_path) if self.shards == 1 or report_asset else None
-        if self.report_asset is not None and self.report_asset not in self.outlets:
-            self.outlets = [*self.outlets, self.report_asset]
-
-    @staticmethod
-    def _asset(given: Asset | str | None, output_path: PathInput) -> Asset | None:
-        if isinstance(given, Asset):
-            return given
-        if isinstance(given, str):
-            return Asset(uri=given) if "://" in given else Asset(name=given)
-        if isinstance(output_path, str) and contains_template(output_path):
-            return None
-        return report_asset_for(output_path)
+        self.report_asset = (
+            _report_outlet(self, report_asset, output_path) if self.shards == 1 or report_asset else None
+        )
 
     def _check_rendered(self, *, parse_time: bool = False) -> None:
-        """The templated arguments: at parse time those that are literal, after rendering all of them."""
+        """The templated arguments: at parse time those that are literal; after rendering, all of them."""
         checks: list[tuple[Any, Any]] = [
             (self.conn_id, validator(ConnId, "conn_id")),
             (self.records, validator(RecordsArg, "records")),
@@ -250,11 +197,8 @@ class TransferReconciliationOperator(BaseOperator):
                 check(value)
 
     def _policy(self) -> dict[str, Any]:
-        policy = dict(self.http_policy)
-        if self.rate_limit is not None:
-            policy["rate_limit"] = self.rate_limit
-        if self.rate_burst is not None:
-            policy["rate_burst"] = self.rate_burst
+        rates = {"rate_limit": self.rate_limit, "rate_burst": self.rate_burst}
+        policy = {**self.http_policy, **{key: value for key, value in rates.items() if value is not None}}
         policy.setdefault("max_connections", validate(PositiveInt, self.max_concurrency, "max_concurrency"))
         return policy
 
@@ -284,15 +228,13 @@ class TransferReconciliationOperator(BaseOperator):
         except ValueError as exc:  # bad arguments: a retry cannot fix them
             raise AirflowFailException(str(exc)) from None
         connections = validate(PositiveInt, policy["max_connections"], "http_policy.max_connections")
-        transport = ShardedAsyncTransport(connections)
-        hook = get_transfer_hook(self.conn_id, policy=policy, async_transport=transport)
+        hook = get_transfer_hook(self.conn_id, policy=policy, async_transport=ShardedAsyncTransport(connections))
         holder = Holder.current(context.get("ti"))
         try:
-            summary = asyncio.run(_run(hook, reader, output, options, holder))
+            with hook:
+                summary = asyncio.run(_run(hook, reader, output, options, holder))
         except (InvalidRecordsError, RecordsFileError, ReconciliationStoppedError) as exc:
             raise AirflowFailException(str(exc)) from None
-        finally:
-            hook.close()
         if self.shards > 1:
             summary.update(shard=self.shard, shards=self.shards)
         if self.report_asset is not None:
@@ -325,26 +267,13 @@ class TransferReconciliationOperator(BaseOperator):
 async def _run(
     hook: TransferHook, reader: RecordReader | ShardReader, output: Location, options: ReconcileOptions, holder: Holder
 ) -> dict[str, Any]:
-    try:
+    async with hook:
         return await reconcile(hook, reader, output, options, holder)
-    finally:
-        await hook.aclose()
 
 
 class TransferReportMergeOperator(BaseOperator):
-    """Merge the reports of a sharded reconciliation into one report, in input order, atomically.
-
-    ``shard_results`` are the summaries the K mapped ``TransferReconciliationOperator`` tasks return
-    (``reconcile.output``): each names its report, its shard and the number of shards. The merged report
-    and the returned summary are those a single, unsharded run would produce (``checked_at`` aside);
-    the report is published as ``report_asset`` (default: derived from a literal ``output_path``).
-
-    :param shard_results: the shards' summaries (an ``XComArg`` of the mapped task, or a list).
-    :param output_path: the merged report (``.jsonl``/``.csv``, local or object storage; templated).
-    :param report_format: ``jsonl`` or ``csv`` when ``output_path``'s extension does not say.
-    :param lock_timeout: as ``TransferReconciliationOperator``'s: fail at once (``None``) or wait this long
-        when another run writes ``output_path``.
-    :param allow_empty: let an empty input replace a merged report that has rows.
+    """Merge the reports of a sharded reconciliation (``shard_results``: the mapped tasks' summaries) into
+    the report and summary a single run would produce, atomically.
     """
 
     template_fields: Sequence[str] = ("shard_results", "output_path", "report_format")
@@ -370,9 +299,7 @@ class TransferReportMergeOperator(BaseOperator):
         self.report_format = report_format
         self.lock_timeout = parse_duration(lock_timeout, "lock_timeout")
         self.allow_empty: bool = validate(StrictBool, allow_empty, "allow_empty")
-        self.report_asset = TransferReconciliationOperator._asset(report_asset, output_path)
-        if self.report_asset is not None and self.report_asset not in self.outlets:
-            self.outlets = [*self.outlets, self.report_asset]
+        self.report_asset = _report_outlet(self, report_asset, output_path)
 
     def execute(self, context: Context) -> dict[str, Any]:
         try:
@@ -406,19 +333,8 @@ class TransferReportMergeOperator(BaseOperator):
 
 
 class TransferAuditOperator(BaseOperator):
-    """Check a reconciliation report's integrity and limits; fail (no retries) with a table of what broke.
-
-    Integrity always: rows numbered ``1..N`` exactly once, ``N`` the total the run recorded (the manifest
-    committed beside the report, or ``expected_total``), the bytes those committed. Limits are inclusive
-    (a rule breaks when the actual value exceeds it); ``None`` skips the rule. ``max_failed_ratio`` is
-    rows whose ``actual_status`` is ``failed`` divided by all rows. Returns the summary (counts,
-    ``failed``, ``failed_ratio``, each rule's limit and actual value, and the integrity checks).
-
-    :param report_path: the report (``.jsonl``/``.csv``, local or object storage; templated, e.g. from
-        the triggering Asset event's ``extra["report"]``).
-    :param report_format: ``jsonl`` or ``csv`` when the extension does not say.
-    :param expected_total: the number of rows the report must have (templated, e.g. the Asset event's
-        ``extra["total"]``); checked as well as the manifest's.
+    """Check a reconciliation report's integrity and limits (inclusive; ``None`` skips a rule); fail without
+    retries with a table of what broke, else return the summary.
     """
 
     template_fields: Sequence[str] = ("report_path", "report_format", "expected_total")

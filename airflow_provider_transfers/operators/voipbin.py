@@ -1,9 +1,6 @@
-"""Operators that start, complete and cancel VoIPbin transfers.
+"""Operators that start, complete and cancel VoIPbin transfers (docs: operators/voipbin.md).
 
-Completing and cancelling act on the resources a transfer points at (VoIPbin has no transfer update):
-completing an attended transfer hangs up its transferer call; cancelling hangs up its groupcall. Both
-check the derived status first, so running them again is harmless: an already completed (or already
-failed) transfer is reported and left alone, while the opposite outcome fails the task.
+VoIPbin has no transfer update: completing hangs up the transferer call, cancelling the groupcall.
 """
 
 from __future__ import annotations
@@ -48,13 +45,10 @@ class VoipbinCreateTransferOperator(TransferWaitMixin, BaseOperator):
     :param transfer_type: ``attended`` or ``blind`` (templated).
     :param transferer_call_id: UUID of the answered, bridged call that transfers (templated).
     :param transferee_addresses: list of ``{"type", "target", ...}`` (or JSON text of it, templated).
-    :param voipbin_conn_id: connection of type ``voipbin`` (default ``voipbin_default``); ``conn_id`` is accepted
-        too, as in the sensor and the reconciliation.
+    :param voipbin_conn_id: connection of type ``voipbin`` (default ``voipbin_default``; ``conn_id=`` too).
     :param max_addresses: most transferee addresses allowed (default 100); more are refused before sending.
-    :param wait_for_completion: wait until the transfer is ``completed`` or ``failed`` (see
-        ``TransferWaitMixin`` for ``poll_interval``, ``timeout`` and ``deferrable``). An attended transfer
-        completes only when the transferer call hangs up, so waiting on one here lasts until the agent
-        ends the call (or ``VoipbinCompleteTransferOperator`` runs elsewhere).
+    :param wait_for_completion: see ``TransferWaitMixin``; an attended transfer completes only when the
+        transferer call hangs up, so this waits until the agent ends the call.
     """
 
     template_fields: Sequence[str] = ("transfer_type", "transferer_call_id", "transferee_addresses", "voipbin_conn_id")
@@ -101,14 +95,11 @@ class VoipbinCreateTransferOperator(TransferWaitMixin, BaseOperator):
 
 
 class _VoipbinTransferActionOperator(BaseOperator):
-    """Shared by complete and cancel: check, act when needed, then wait briefly for the result to settle.
+    """Complete or cancel: check first (a transfer already in the wanted state is left alone), act, then
+    wait up to ``settle_timeout`` seconds (polling every ``poll_interval``) for a terminal status.
 
     :param transfer: the create operator's XCom (a dict, or JSON text when rendered from a template).
-    :param voipbin_conn_id: connection of type ``voipbin`` (default ``voipbin_default``); ``conn_id`` is accepted
-        too, as in the sensor and the reconciliation.
-    :param settle_timeout: seconds to wait after the hangup for a terminal status (0 = do not wait);
-        VoIPbin takes a moment to hang calls up. When it passes, the last (active) check is returned.
-    :param poll_interval: seconds between checks while settling.
+    :param voipbin_conn_id: connection of type ``voipbin`` (default ``voipbin_default``; ``conn_id=`` too).
     """
 
     template_fields: Sequence[str] = ("transfer", "voipbin_conn_id", "settle_timeout", "poll_interval")
@@ -138,7 +129,6 @@ class _VoipbinTransferActionOperator(BaseOperator):
 
     @classmethod
     def check_ref(cls, transfer: Any) -> VoipbinTransferRef:
-        """Validate the transfer JSON (subclasses add their own rules)."""
         return transfer_ref(transfer)
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -167,7 +157,6 @@ class _VoipbinTransferActionOperator(BaseOperator):
         raise NotImplementedError
 
     def _settle(self, hook: VoipbinHook, ref: VoipbinTransferRef, timeout: float, interval: float) -> TransferCheck:
-        """Wait (the shared wait loop) until the transfer is terminal, or ``timeout``: then its last check."""
         terminal = [s.value for s in TransferStatus if s.is_terminal]
         args = WaitArgs(success_statuses=tuple(terminal), failure_statuses=(), poll_interval=interval)
         wait = TransferWait([ref], args.model_copy(update={"deadline": time.time() + timeout}))
@@ -181,8 +170,7 @@ class _VoipbinTransferActionOperator(BaseOperator):
 class VoipbinCompleteTransferOperator(_VoipbinTransferActionOperator):
     """Complete an attended transfer: hang up its transferer call once the transferee has answered.
 
-    Refuses a blind transfer (it completes by itself when answered) before any request, and a transfer
-    nobody has answered yet (hanging up then would abandon it). Returns the final ``TransferCheck``.
+    Refuses a blind transfer and one nobody has answered yet. Returns the final ``TransferCheck``.
     """
 
     expected = TransferStatus.COMPLETED
@@ -210,11 +198,7 @@ class VoipbinCompleteTransferOperator(_VoipbinTransferActionOperator):
 
 
 class VoipbinCancelTransferOperator(_VoipbinTransferActionOperator):
-    """Cancel a transfer: hang up its groupcall (the transferees' phones stop ringing).
-
-    For an attended transfer that was answered but not completed yet, this drops the transferee and
-    returns the transferer to the caller. Returns the final ``TransferCheck`` (``failed`` when cancelled).
-    """
+    """Cancel a transfer: hang up its groupcall. Returns the final ``TransferCheck`` (``failed`` when cancelled)."""
 
     expected = TransferStatus.FAILED
     action = "cancel"
@@ -228,7 +212,6 @@ class VoipbinCancelTransferOperator(_VoipbinTransferActionOperator):
 
 
 def _seconds(value: Any, field: str, *, minimum: float) -> float:
-    """A finite number of seconds >= ``minimum`` (numeric text accepted; NaN, infinities, booleans refused)."""
     seconds: float = validate(NonNegativeSeconds, value, field)
     if seconds < minimum:
         raise TransferValidationError(field, f"a finite number of seconds >= {minimum}", value)
