@@ -101,8 +101,8 @@ class TokenBucket:
         self._last = clock()
         self._last_decrease = -float("inf")
         self._recover_to = 0.0  # after an isolated decrease: the rate to return to quickly
-        self._ok_since = 0  # answers since the last decrease (or measurement): the share the platform refused
-        self._throttled_since = 0
+        self._answers = 0  # answers since the last decrease (or measurement), and how many were 429s
+        self._refused = 0
         self._since = self._last  # when the first of them came back
         self._measured: deque[_Measurement] = deque(maxlen=3)  # what led to the last decreases of this run
         self._noise: _Measurement | None = None  # the answers that measured the noise, if any is known
@@ -151,14 +151,12 @@ class TokenBucket:
         with self._lock:
             now = self._clock()
             self._refill(now)
-            if self._throttled_since + self._ok_since == 0:
+            if self._answers == 0:
                 self._since = now
-            if throttled:
-                self._throttled_since += 1
-            else:
-                self._ok_since += 1
+            self._answers += 1
+            self._refused += throttled
             if self._noise:
-                if self._throttled_since + self._ok_since >= MEASURE:
+                if self._answers >= MEASURE:
                     self._remeasure_noise(now, self._noise, concurrent)
             elif throttled and self._too_fast(now) and not self._take_as_noise(now):
                 self._decrease(now, retry_after, concurrent)
@@ -170,24 +168,22 @@ class TokenBucket:
 
     def _too_fast(self, now: float) -> bool:
         """Whether the answers since the last decrease measure a pace too fast (docs/shared_limit.md)."""
-        answers = self._throttled_since + self._ok_since
         return (
             now - self._last_decrease > QUIET_S
-            or (self._throttled_since == 1 and self._ok_since >= MIN_ANSWERS)
-            or self._ok_since == 0
-            or (answers >= MIN_ANSWERS and 2 * self._throttled_since > answers)
-            or answers >= MEASURE
+            or (self._refused == 1 and self._answers > MIN_ANSWERS)
+            or self._refused == self._answers
+            or (self._answers >= MIN_ANSWERS and 2 * self._refused > self._answers)
+            or self._answers >= MEASURE
         )
 
     def _measurement(self, now: float) -> _Measurement:
-        answers = self._throttled_since + self._ok_since
-        per_s = (answers - 1) / max(now - self._since, 1e-9)
-        return _Measurement(answers, self._throttled_since, per_s, self.current_rate)
+        per_s = (self._answers - 1) / max(now - self._since, 1e-9)
+        return _Measurement(self._answers, self._refused, per_s, self.current_rate)
 
     def _take_as_noise(self, now: float) -> bool:
         """Whether a full measurement taken after slowing down shows these 429s as noise; if so, back to the
         rate of the earlier measurement, and each refused request retries on its own."""
-        if self._throttled_since + self._ok_since < MEASURE:
+        if self._answers < MEASURE:
             return False
         current = self._measurement(now)
         earlier = [m for m in self._measured if _unaffected_by_pace(m, current)]
@@ -196,30 +192,22 @@ class TokenBucket:
         self._noise = earlier[-1].pooled(current)
         self._recover_to = max(self.current_rate, earlier[-1].rate)
         self._tokens = max(self._tokens, 0.0)
-        self._new_measurement()
+        self._answers = self._refused = 0
         return True
 
     def _remeasure_noise(self, now: float, noise: _Measurement, concurrent: int | None) -> None:
         """A measurement in line with the noise adds to it; one out of line ends it, and slows down if higher."""
         current = self._measurement(now)
-        if not _differ(current, noise):
-            self._noise = noise.pooled(current)
-            self._new_measurement()
-            return
-        self._noise = None
-        if current.share > noise.share:
+        self._noise = None if _differ(current, noise) else noise.pooled(current)
+        if self._noise is None and current.share > noise.share:
             self._decrease(now, None, concurrent)
         else:
-            self._new_measurement()
-
-    def _new_measurement(self) -> None:
-        self._ok_since = self._throttled_since = 0
+            self._answers = self._refused = 0
 
     def _decrease(self, now: float, retry_after: float | None, concurrent: int | None) -> None:
         if now - self._last_decrease >= COOLDOWN_S:
             # At least DECREASE; more when the platform refused a larger share since the last decrease.
-            answers = self._throttled_since + self._ok_since
-            refused = self._throttled_since / answers if answers >= MIN_ANSWERS else 0.0
+            refused = self._refused / self._answers if self._answers >= MIN_ANSWERS else 0.0
             factor = min(DECREASE, max(0.1, 1.0 - refused))
             if concurrent and concurrent > 1:
                 # Twilio says how many requests the whole account has in flight: go straight to our share.
@@ -228,12 +216,12 @@ class TokenBucket:
             self._recover_to = self.current_rate if isolated else 0.0
             if isolated:
                 self._measured.clear()  # measurements from an earlier run of decreases compare nothing now
-            if answers >= MEASURE:
+            if self._answers >= MEASURE:
                 self._measured.append(self._measurement(now))
             self.current_rate = max(self.min_rate, self.current_rate * factor)
             self._tokens = min(self._tokens, self.current_burst)
             self._last_decrease = now
-            self._new_measurement()
+            self._answers = self._refused = 0
             self.decreases += 1
         if retry_after:
             # The platform asked for a pause: the next token is free ``retry_after`` seconds from now.
@@ -281,7 +269,6 @@ def _differ(one: _Measurement, other: _Measurement) -> bool:
 
 
 def _error(share: float, answers: int) -> float:
-    """The standard error of a share measured on ``answers`` answers."""
     return math.sqrt(share * (1 - share) / answers)
 
 
@@ -420,14 +407,12 @@ class SharedBucket(TokenBucket):
         if not self._backend.available():
             self.fallbacks += 1
             return
-        from limits.errors import StorageError
-
         limiter = self._backend.sync_limiter
         with self._redis_lock:
             try:
                 while not limiter.hit(self.item, self.key, cost=math.ceil(cost)):
                     time.sleep(_pause(limiter.get_window_stats(self.item, self.key)))
-            except (StorageError, OSError) as exc:
+            except Exception as exc:  # StorageError, OSError: Redis is down or hangs, as on the async path
                 self._backend.failed(exc)
                 self.fallbacks += 1
             else:
