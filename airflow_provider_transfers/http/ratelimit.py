@@ -375,8 +375,7 @@ class _Backend:
 
 
 def _pause(stats: Any) -> float:
-    """Until the oldest grant leaves the window, plus a little jitter so processes do not collide; at once when a
-    slot freed meanwhile (waiting for the *next* oldest grant would waste up to a whole window)."""
+    """Until the oldest grant leaves the window (at once if a slot freed meanwhile), plus jitter against collisions."""
     if stats.remaining > 0:
         return random.uniform(0, 0.001)
     return max(0.0005, stats.reset_time - time.time()) + random.uniform(0, 0.001)

@@ -8,8 +8,6 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 
-CONNECTIONS_PER_SHARD = 8
-
 
 class _ReleasingStream(httpx.AsyncByteStream):
     """The response body; closing it frees the request's place in its shard."""
@@ -33,7 +31,7 @@ class _ReleasingStream(httpx.AsyncByteStream):
 class ShardedAsyncTransport(httpx.AsyncBaseTransport):
     """``max_connections`` over pools of at most ``per_shard`` connections; each request through the least busy."""
 
-    def __init__(self, max_connections: int, per_shard: int = CONNECTIONS_PER_SHARD) -> None:
+    def __init__(self, max_connections: int, per_shard: int = 8) -> None:
         if max_connections < 1 or per_shard < 1:
             raise ValueError("max_connections and per_shard must be >= 1")
         count = math.ceil(max_connections / per_shard)
