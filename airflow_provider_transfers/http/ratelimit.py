@@ -1,15 +1,6 @@
-"""The client-side rate budget: one gate per request.
-
-* ``TokenBucket``: a local bucket per account and endpoint in one process; adaptive (AIMD) by default: its
-  rate drops on the 429s that follow its pace (and owes the platform's ``Retry-After``) and climbs back
-  while requests succeed. 429s that slowing down does not cure (noise) are left to each request's retry.
-* ``SharedBucket`` (opt-in, ``rate_limit_backend: redis://...``): one moving window per account in Redis
-  (the ``limits`` library) over the local bucket, which paces this process at its share of the account and
-  is the fallback when Redis is down or hangs.
-
-The triggerer's poll budget takes a check's tokens from the bucket up front (``aacquire(cost)``) and hands
-them to the check as a *credit* (``grant_credit``); the check's requests spend the credit instead of
-acquiring again. See docs/design.md for the measurements behind the constants.
+"""The client-side rate budget, one gate per request: ``TokenBucket`` (per account and endpoint in one process,
+adaptive by default) and ``SharedBucket`` (opt-in: one moving window per account in Redis on top of it). A check's
+tokens can be taken up front and spent as a context-local credit (``grant_credit``). See docs/shared_limit.md.
 """
 
 from __future__ import annotations
@@ -26,7 +17,7 @@ import uuid
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 from airflow_provider_transfers.exceptions import TransferConfigError
 
@@ -62,6 +53,7 @@ RETRY_REDIS_S = 30.0
 KEY_PREFIX = "airflow-provider-transfers"
 SHARE_TTL_S = 15.0
 """A process's published demand counts this long after its last update (every 0.25 s while it has checks queued)."""
+_REDIS_OPTIONS: dict[str, Any] = {"socket_timeout": REDIS_TIMEOUT_S, "socket_connect_timeout": REDIS_TIMEOUT_S}
 
 _CREDIT: contextvars.ContextVar[tuple[object, float] | None] = contextvars.ContextVar("rate_credit", default=None)
 
@@ -79,36 +71,10 @@ def _spend_credit(bucket: object) -> bool:
     return True
 
 
-class Bucket(Protocol):
-    """What the client and the poll budget need from a rate-limit bucket."""
-
-    in_flight: int
-
-    @property
-    def current_rate(self) -> float: ...
-
-    @property
-    def share(self) -> float:
-        """The part of ``current_rate`` this process paces at (1 unless the account is shared)."""
-
-    def acquire(self, cost: float = 1.0) -> None: ...
-
-    async def aacquire(self, cost: float = 1.0) -> None: ...
-
-    def feedback(self, *, throttled: bool, retry_after: float | None = None, concurrent: int | None = None) -> None:
-        """One answer: ``throttled`` for a 429 (with its ``Retry-After`` and, on Twilio, the account's
-        ``Twilio-Concurrent-Requests``), else a success or another error."""
-
-    async def atally(self, members: float, queued: float) -> list[tuple[float, float]]:
-        """Publish this process's poll demand; answer the other processes' ``(members, queued)``."""
-
-
 class TokenBucket:
-    """A token bucket; with ``adaptive=True`` its rate follows the platform's 429s (AIMD).
-
-    ``rate``/``burst`` are the configured ceiling; ``current_rate`` the adaptive rate; ``share`` the part
-    of it this process may use (set by a ``SharedBucket`` from the account's tally, else 1).
-    """
+    """A token bucket; with ``adaptive=True`` its rate follows the platform's 429s (AIMD). ``rate``/``burst`` are
+    the ceiling, ``current_rate`` the adaptive rate, ``share`` the part of it this process paces at (1 unless
+    the account is shared)."""
 
     def __init__(
         self,
@@ -135,8 +101,8 @@ class TokenBucket:
         self._last = clock()
         self._last_decrease = -float("inf")
         self._recover_to = 0.0  # after an isolated decrease: the rate to return to quickly
-        self._ok_since = 0  # answers since the last decrease (or measurement): the share the platform refused
-        self._throttled_since = 0
+        self._answers = 0  # answers since the last decrease (or measurement), and how many were 429s
+        self._refused = 0
         self._since = self._last  # when the first of them came back
         self._measured: deque[_Measurement] = deque(maxlen=3)  # what led to the last decreases of this run
         self._noise: _Measurement | None = None  # the answers that measured the noise, if any is known
@@ -157,10 +123,8 @@ class TokenBucket:
         self._last = now
 
     def reserve(self, cost: float = 1.0) -> float:
-        """Take ``cost`` tokens; return the seconds to wait before using them (0 when they were there).
-
-        A cost above the burst is granted once a full burst is there, and the rest paid off by refill.
-        """
+        """Take ``cost`` tokens; return the seconds to wait before using them (a cost above the burst is granted
+        once a full burst is there, the rest paid off by refill)."""
         with self._lock:
             self._refill(self._clock())
             short = min(cost, self.current_burst) - self._tokens
@@ -176,22 +140,23 @@ class TokenBucket:
             await self._asleep(delay)
 
     async def atally(self, members: float, queued: float) -> list[tuple[float, float]]:
-        return []  # one process alone on the account
+        """Publish this process's poll demand; answer the other processes' ``(members, queued)`` (none here)."""
+        return []
 
     def feedback(self, *, throttled: bool, retry_after: float | None = None, concurrent: int | None = None) -> None:
+        """One answer: ``throttled`` for a 429, with its ``Retry-After`` and, on Twilio, the account's
+        ``Twilio-Concurrent-Requests``."""
         if not self.adaptive:
             return
         with self._lock:
             now = self._clock()
             self._refill(now)
-            if self._throttled_since + self._ok_since == 0:
+            if self._answers == 0:
                 self._since = now
-            if throttled:
-                self._throttled_since += 1
-            else:
-                self._ok_since += 1
+            self._answers += 1
+            self._refused += throttled
             if self._noise:
-                if self._throttled_since + self._ok_since >= MEASURE:
+                if self._answers >= MEASURE:
                     self._remeasure_noise(now, self._noise, concurrent)
             elif throttled and self._too_fast(now) and not self._take_as_noise(now):
                 self._decrease(now, retry_after, concurrent)
@@ -202,31 +167,23 @@ class TokenBucket:
                 self.current_rate = min(self.rate, self.current_rate + per_s / self.current_rate)
 
     def _too_fast(self, now: float) -> bool:
-        """Whether the answers since the last decrease show that we send too fast: the first 429 in a long
-        while or after ``MIN_ANSWERS`` successes, nothing but 429s, most of ``MIN_ANSWERS`` or more refused,
-        or a full measurement. A few answers, some of them successes, do not measure a share yet (at 30 %
-        refused, 8 answers measure it +-16 points)."""
-        answers = self._throttled_since + self._ok_since
+        """Whether the answers since the last decrease measure a pace too fast (docs/shared_limit.md)."""
         return (
             now - self._last_decrease > QUIET_S
-            or (self._throttled_since == 1 and self._ok_since >= MIN_ANSWERS)
-            or self._ok_since == 0
-            or (answers >= MIN_ANSWERS and 2 * self._throttled_since > answers)
-            or answers >= MEASURE
+            or (self._refused == 1 and self._answers > MIN_ANSWERS)
+            or self._refused == self._answers
+            or (self._answers >= MIN_ANSWERS and 2 * self._refused > self._answers)
+            or self._answers >= MEASURE
         )
 
     def _measurement(self, now: float) -> _Measurement:
-        """The answers since the last decrease (or noise check)."""
-        answers = self._throttled_since + self._ok_since
-        per_s = (answers - 1) / max(now - self._since, 1e-9)
-        return _Measurement(answers, self._throttled_since, per_s, self.current_rate)
+        per_s = (self._answers - 1) / max(now - self._since, 1e-9)
+        return _Measurement(self._answers, self._refused, per_s, self.current_rate)
 
     def _take_as_noise(self, now: float) -> bool:
-        """Whether a full measurement, taken after slowing down, refuses the share an earlier one did, far
-        more than a limit on our pace would at the new rate: then those 429s are noise (a flaky gateway or
-        proxy). The rate returns to where that earlier share was measured, without the pauses its 429s asked
-        for; each refused request is retried on its own (``Retry-After`` honoured per request)."""
-        if self._throttled_since + self._ok_since < MEASURE:
+        """Whether a full measurement taken after slowing down shows these 429s as noise; if so, back to the
+        rate of the earlier measurement, and each refused request retries on its own."""
+        if self._answers < MEASURE:
             return False
         current = self._measurement(now)
         earlier = [m for m in self._measured if _unaffected_by_pace(m, current)]
@@ -235,32 +192,22 @@ class TokenBucket:
         self._noise = earlier[-1].pooled(current)
         self._recover_to = max(self.current_rate, earlier[-1].rate)
         self._tokens = max(self._tokens, 0.0)
-        self._new_measurement()
+        self._answers = self._refused = 0
         return True
 
     def _remeasure_noise(self, now: float, noise: _Measurement, concurrent: int | None) -> None:
-        """With noise known, each full measurement: a share in line with it adds to it; one out of line ends
-        it (429s count again), and more refused than the noise is our pace (or the account's): slow down."""
+        """A measurement in line with the noise adds to it; one out of line ends it, and slows down if higher."""
         current = self._measurement(now)
-        if not _differ(current, noise):
-            self._noise = noise.pooled(current)
-            self._new_measurement()
-            return
-        self._noise = None
-        if current.share > noise.share:
+        self._noise = None if _differ(current, noise) else noise.pooled(current)
+        if self._noise is None and current.share > noise.share:
             self._decrease(now, None, concurrent)
         else:
-            self._new_measurement()
-
-    def _new_measurement(self) -> None:
-        self._ok_since = self._throttled_since = 0
+            self._answers = self._refused = 0
 
     def _decrease(self, now: float, retry_after: float | None, concurrent: int | None) -> None:
         if now - self._last_decrease >= COOLDOWN_S:
-            # At least DECREASE; more when the platform refused a larger share of what we sent since the
-            # last decrease (processes starting together at the full limit go to about their share at once).
-            answers = self._throttled_since + self._ok_since
-            refused = self._throttled_since / answers if answers >= MIN_ANSWERS else 0.0
+            # At least DECREASE; more when the platform refused a larger share since the last decrease.
+            refused = self._refused / self._answers if self._answers >= MIN_ANSWERS else 0.0
             factor = min(DECREASE, max(0.1, 1.0 - refused))
             if concurrent and concurrent > 1:
                 # Twilio says how many requests the whole account has in flight: go straight to our share.
@@ -269,17 +216,20 @@ class TokenBucket:
             self._recover_to = self.current_rate if isolated else 0.0
             if isolated:
                 self._measured.clear()  # measurements from an earlier run of decreases compare nothing now
-            if answers >= MEASURE:
+            if self._answers >= MEASURE:
                 self._measured.append(self._measurement(now))
             self.current_rate = max(self.min_rate, self.current_rate * factor)
             self._tokens = min(self._tokens, self.current_burst)
             self._last_decrease = now
-            self._new_measurement()
+            self._answers = self._refused = 0
             self.decreases += 1
         if retry_after:
-            # The platform asked for a pause: no new request before it ends (the debt is paid at the
-            # current rate, so the next token is free ``retry_after`` seconds from now).
+            # The platform asked for a pause: the next token is free ``retry_after`` seconds from now.
             self._tokens = min(self._tokens, 0.0 - retry_after * self.current_rate * self.share)
+
+
+Bucket = TokenBucket
+"""What the client and the poll budget draw from: every bucket is a ``TokenBucket`` (``SharedBucket`` adds Redis)."""
 
 
 class _Measurement(NamedTuple):
@@ -300,9 +250,8 @@ class _Measurement(NamedTuple):
 
 
 def _unaffected_by_pace(before: _Measurement, after: _Measurement) -> bool:
-    """Whether ``after`` came back at most ``SLOWER`` times as fast as ``before`` and still refused the same
-    share (well above 0), far above what a limit on our pace would refuse at the new rate: such a limit
-    lets through what ``before`` admitted per second."""
+    """Whether ``after``, at most ``SLOWER`` times as fast as ``before``, still refused the same share (well above
+    0), far above what a limit on our pace would refuse at the new rate."""
     by_pace = max(0.0, 1 - (1 - before.share) * before.per_s / after.per_s)
     return (
         after.per_s <= SLOWER * before.per_s
@@ -320,7 +269,6 @@ def _differ(one: _Measurement, other: _Measurement) -> bool:
 
 
 def _error(share: float, answers: int) -> float:
-    """The standard error of a share measured on ``answers`` answers."""
     return math.sqrt(share * (1 - share) / answers)
 
 
@@ -336,10 +284,9 @@ class RateLimiter:
 
     def bucket(self, key: str) -> Bucket:
         with self._lock:
-            found = self._buckets.get(key)
-            if found is None:
-                found = self._buckets[key] = self._new_bucket(key)
-            return found
+            if key not in self._buckets:
+                self._buckets[key] = self._new_bucket(key)
+            return self._buckets[key]
 
     def _new_bucket(self, key: str) -> Bucket:
         return TokenBucket(self.rate, self.burst, adaptive=self.adaptive)
@@ -368,32 +315,19 @@ class _Backend:
 
     def __init__(self, url: str) -> None:
         try:
-            import limits  # noqa: F401
+            from limits.storage import RedisStorage
+            from limits.strategies import MovingWindowRateLimiter
         except ImportError:
             raise TransferConfigError(
                 "rate_limit_backend needs the 'redis' extra: pip install 'airflow-provider-transfers[redis]'"
             ) from None
         self.url = url
         self.display = redact_url(url)
-        self._sync: Any = None
+        storage = RedisStorage(url, wrap_exceptions=True, key_prefix=KEY_PREFIX, **_REDIS_OPTIONS)
+        self.sync_limiter = MovingWindowRateLimiter(storage)
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
-        self._lock = threading.Lock()
-        self._down_until = 0.0
-        self._down = False
-
-    def _options(self) -> dict[str, Any]:
-        return {"socket_timeout": REDIS_TIMEOUT_S, "socket_connect_timeout": REDIS_TIMEOUT_S}
-
-    def sync_limiter(self) -> Any:
-        with self._lock:
-            if self._sync is None:
-                from limits.storage import RedisStorage
-                from limits.strategies import MovingWindowRateLimiter
-
-                storage = RedisStorage(self.url, wrap_exceptions=True, key_prefix=KEY_PREFIX, **self._options())
-                self._sync = MovingWindowRateLimiter(storage)
-            return self._sync
+        self._down_until: float | None = None  # after a failure: when to try Redis again
 
     def async_limiter(self) -> Any:
         loop = asyncio.get_running_loop()
@@ -404,7 +338,7 @@ class _Backend:
 
             storage = RedisStorage(
                 f"async+{self.url}", wrap_exceptions=True, implementation="redispy", key_prefix=KEY_PREFIX,
-                **self._options(),
+                **_REDIS_OPTIONS,
             )  # fmt: skip
             found = self._async[loop] = MovingWindowRateLimiter(storage)
         return found
@@ -416,106 +350,78 @@ class _Backend:
         if found is None:
             from redis.asyncio import Redis
 
-            found = self._clients[loop] = Redis.from_url(self.url, **self._options())
+            found = self._clients[loop] = Redis.from_url(self.url, **_REDIS_OPTIONS)
         return found
 
     def available(self) -> bool:
-        return time.monotonic() >= self._down_until
+        return self._down_until is None or time.monotonic() >= self._down_until
 
     def failed(self, exc: BaseException) -> None:
         """Redis failed or did not answer in time: the local bucket alone for ``RETRY_REDIS_S``; one warning."""
-        self._down_until = time.monotonic() + RETRY_REDIS_S
-        if not self._down:
-            self._down = True
+        if self._down_until is None:
+            reason = f"{type(exc).__name__}: {str(exc)[:200]}"
+            if isinstance(exc, TimeoutError):
+                reason = f"no answer within {REDIS_TIMEOUT_S:g} s"
             log.warning(
                 "rate_limit_backend %s unreachable (%s); using this process's own rate limit, retrying Redis "
-                "every %.0f s", self.display, _reason(exc), RETRY_REDIS_S,
+                "every %.0f s", self.display, reason, RETRY_REDIS_S,
             )  # fmt: skip
+        self._down_until = time.monotonic() + RETRY_REDIS_S
 
     def answered(self) -> None:
-        if self._down:
-            self._down = False
+        if self._down_until is not None:
+            self._down_until = None
             log.warning("rate_limit_backend %s answers again; sharing the account's rate resumes", self.display)
 
 
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
-        return f"no answer within {REDIS_TIMEOUT_S:g} s"
-    return f"{type(exc).__name__}: {str(exc)[:200]}"
+def _pause(stats: Any) -> float:
+    """Until the oldest grant leaves the window (at once if a slot freed meanwhile), plus jitter against collisions."""
+    if stats.remaining > 0:
+        return random.uniform(0, 0.001)
+    return max(0.0005, stats.reset_time - time.time()) + random.uniform(0, 0.001)
 
 
-class SharedBucket:
-    """One key's grants from Redis, on top of (and falling back to) the local adaptive bucket."""
+class SharedBucket(TokenBucket):
+    """A local adaptive bucket pacing this process at its share of the account, then a grant from the account's
+    Redis window (one key); the local bucket alone while Redis is down."""
 
-    def __init__(self, backend: _Backend, key: str, rate: float, burst: int, local: TokenBucket) -> None:
+    def __init__(self, backend: _Backend, key: str, rate: float, burst: int, *, adaptive: bool) -> None:
         from limits import RateLimitItemPerSecond
 
-        amount, seconds = window_for(rate, burst)
-        self.item = RateLimitItemPerSecond(amount, seconds)
+        super().__init__(rate, burst, adaptive=adaptive)
+        self.item = RateLimitItemPerSecond(*window_for(rate, burst))
         self.key = key
-        self.local = local
-        self._backend = backend
-        self._lock = threading.Lock()
-        self._alocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
         self.grants = 0
         self.fallbacks = 0
+        self._backend = backend
+        self._redis_lock = threading.Lock()  # one poller of Redis per key in this process
+        self._alocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
         self._member = uuid.uuid4().hex
         self._demand_key = f"{KEY_PREFIX}:demand:{key}"
-
-    @property
-    def in_flight(self) -> int:
-        return self.local.in_flight
-
-    @in_flight.setter
-    def in_flight(self, value: int) -> None:
-        self.local.in_flight = value
-
-    @property
-    def current_rate(self) -> float:
-        return self.local.current_rate
-
-    @property
-    def share(self) -> float:
-        return self.local.share
-
-    def feedback(self, *, throttled: bool, retry_after: float | None = None, concurrent: int | None = None) -> None:
-        self.local.feedback(throttled=throttled, retry_after=retry_after, concurrent=concurrent)
-
-    @staticmethod
-    def _pause(stats: Any) -> float:
-        """Until the oldest grant leaves the window (a little jitter so processes do not collide).
-
-        A slot that freed between the refused hit and the window read is retried at once: sleeping until
-        the *next* oldest grant leaves would waste up to a whole window.
-        """
-        if stats.remaining > 0:
-            return random.uniform(0, 0.001)
-        return max(0.0005, stats.reset_time - time.time()) + random.uniform(0, 0.001)
 
     def acquire(self, cost: float = 1.0) -> None:
         if _spend_credit(self):
             return
-        self.local.acquire(cost)
+        super().acquire(cost)
         if not self._backend.available():
             self.fallbacks += 1
             return
-        from limits.errors import StorageError
-
-        with self._lock:
+        limiter = self._backend.sync_limiter
+        with self._redis_lock:
             try:
-                limiter = self._backend.sync_limiter()
                 while not limiter.hit(self.item, self.key, cost=math.ceil(cost)):
-                    time.sleep(self._pause(limiter.get_window_stats(self.item, self.key)))
-                self.grants += 1
-                self._backend.answered()
-            except (StorageError, OSError) as exc:
+                    time.sleep(_pause(limiter.get_window_stats(self.item, self.key)))
+            except Exception as exc:  # StorageError, OSError: Redis is down or hangs, as on the async path
                 self._backend.failed(exc)
                 self.fallbacks += 1
+            else:
+                self.grants += 1
+                self._backend.answered()
 
     async def aacquire(self, cost: float = 1.0) -> None:
         if _spend_credit(self):
             return
-        await self.local.aacquire(cost)
+        await super().aacquire(cost)
         lock = self._alocks.get(loop := asyncio.get_running_loop())
         if lock is None:
             lock = self._alocks[loop] = asyncio.Lock()
@@ -525,26 +431,21 @@ class SharedBucket:
                 return
             limiter = self._backend.async_limiter()  # set-up (imports) is not timed
             try:
-                await self._ahit(limiter, math.ceil(cost))
-                self.grants += 1
-                self._backend.answered()
+                while not await asyncio.wait_for(
+                    limiter.hit(self.item, self.key, cost=math.ceil(cost)), REDIS_TIMEOUT_S
+                ):
+                    stats = await asyncio.wait_for(limiter.get_window_stats(self.item, self.key), REDIS_TIMEOUT_S)
+                    await asyncio.sleep(_pause(stats))
             except Exception as exc:  # StorageError, OSError, TimeoutError: Redis is down or hangs
                 self._backend.failed(exc)
                 self.fallbacks += 1
-
-    async def _ahit(self, limiter: Any, cost: int) -> None:
-        while not await asyncio.wait_for(limiter.hit(self.item, self.key, cost=cost), REDIS_TIMEOUT_S):
-            stats = await asyncio.wait_for(limiter.get_window_stats(self.item, self.key), REDIS_TIMEOUT_S)
-            await asyncio.sleep(self._pause(stats))
+            else:
+                self.grants += 1
+                self._backend.answered()
 
     async def atally(self, members: float, queued: float) -> list[tuple[float, float]]:
-        """Publish this process's poll demand on the key; answer every other live process's.
-
-        ``members``: requests per round of checks of its waits; ``queued``: of the checks queued for a turn
-        now. Sets the local bucket's share: this process's waits among those of the processes with checks
-        queued. With Redis unavailable, none, and the last share known stays (every process keeps to its part
-        of the account through an outage instead of all sending at the full rate).
-        """
+        """Publish this process's poll demand on the key, answer every other live process's and pace at this
+        process's share; with Redis unavailable, none, and the last share known stays."""
         if not self._backend.available():
             return []
         client = self._backend.async_client()  # set-up (imports) is not timed
@@ -554,7 +455,7 @@ class SharedBucket:
             self._backend.failed(exc)
             return []
         self._backend.answered()
-        self.local.share = share_among(members, queued, others)
+        self.share = share_among(members, queued, others)
         return others
 
     async def _exchange(self, client: Any, members: float, queued: float) -> list[tuple[float, float]]:
@@ -564,7 +465,18 @@ class SharedBucket:
             pipe.expire(self._demand_key, math.ceil(SHARE_TTL_S * 2))
             pipe.hgetall(self._demand_key)
             *_, entries = await pipe.execute()
-        others, expired = _live_demands(entries, now, self._member)
+        others: list[tuple[float, float]] = []
+        expired: list[Any] = []
+        for field, value in entries.items():  # bytes, or text when the URL asks for decode_responses
+            try:
+                theirs, their_queued, until = (float(part) for part in value.split())
+            except ValueError:
+                expired.append(field)
+                continue
+            if until < now or not (math.isfinite(theirs) and math.isfinite(their_queued)):
+                expired.append(field)
+            elif (field.decode() if isinstance(field, bytes) else field) != self._member:
+                others.append((max(0.0, theirs), max(0.0, their_queued)))
         if expired:
             await client.hdel(self._demand_key, *expired)
         return others
@@ -577,26 +489,6 @@ def share_among(members: float, queued: float, others: list[tuple[float, float]]
     return mine / (mine + sum(m for m, q in others if q > 0))
 
 
-def _live_demands(entries: dict[Any, Any], now: float, own: str) -> tuple[list[tuple[float, float]], list[Any]]:
-    """The (members, queued) of the live entries but ``own``, and the fields of expired or unreadable ones.
-
-    Fields and values are bytes, or text when the backend URL asks for ``decode_responses``.
-    """
-    live: list[tuple[float, float]] = []
-    expired: list[Any] = []
-    for field, value in entries.items():
-        try:
-            members, queued, until = (float(part) for part in value.split())
-        except ValueError:
-            expired.append(field)
-            continue
-        if until < now or not (math.isfinite(members) and math.isfinite(queued)):
-            expired.append(field)
-        elif (field.decode() if isinstance(field, bytes) else field) != own:
-            live.append((max(0.0, members), max(0.0, queued)))
-    return live, expired
-
-
 class SharedRateLimiter(RateLimiter):
     """``RateLimiter`` whose buckets draw from Redis; keys are hashed with the account's scope."""
 
@@ -606,5 +498,4 @@ class SharedRateLimiter(RateLimiter):
         self._scope = hashlib.sha256(scope.encode()).hexdigest()[:24]
 
     def _new_bucket(self, key: str) -> Bucket:
-        local = TokenBucket(self.rate, self.burst, adaptive=self.adaptive)
-        return SharedBucket(self.backend, f"{self._scope}:{key}", self.rate, self.burst, local)
+        return SharedBucket(self.backend, f"{self._scope}:{key}", self.rate, self.burst, adaptive=self.adaptive)

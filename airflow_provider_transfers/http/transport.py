@@ -1,8 +1,5 @@
-"""A connection pool split into shards, for many concurrent requests from one event loop.
-
-httpcore's pool costs O(open connections) per request: several small pools, each request sent through the least
-busy one, keep that cost flat (measurements in docs/design.md). Only the transport under ``ApiClient``.
-"""
+"""A connection pool split into shards for many concurrent requests from one event loop: httpcore's pool costs
+O(open connections) per request, several small pools keep that cost flat (docs/design.md)."""
 
 from __future__ import annotations
 
@@ -11,15 +8,13 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 
-CONNECTIONS_PER_SHARD = 8
-
 
 class _ReleasingStream(httpx.AsyncByteStream):
     """The response body; closing it frees the request's place in its shard."""
 
     def __init__(self, stream: httpx.AsyncByteStream, release: Callable[[], None]) -> None:
         self._stream = stream
-        self._release: Callable[[], None] | None = release
+        self._release = release
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         async for chunk in self._stream:
@@ -29,15 +24,14 @@ class _ReleasingStream(httpx.AsyncByteStream):
         try:
             await self._stream.aclose()
         finally:
-            if self._release is not None:
-                self._release()
-                self._release = None
+            self._release()
+            self._release = lambda: None  # once
 
 
 class ShardedAsyncTransport(httpx.AsyncBaseTransport):
-    """``max_connections`` spread over pools of at most ``per_shard`` connections each."""
+    """``max_connections`` over pools of at most ``per_shard`` connections; each request through the least busy."""
 
-    def __init__(self, max_connections: int, per_shard: int = CONNECTIONS_PER_SHARD) -> None:
+    def __init__(self, max_connections: int, per_shard: int = 8) -> None:
         if max_connections < 1 or per_shard < 1:
             raise ValueError("max_connections and per_shard must be >= 1")
         count = math.ceil(max_connections / per_shard)
@@ -63,12 +57,8 @@ class ShardedAsyncTransport(httpx.AsyncBaseTransport):
             release()
             raise
         assert isinstance(response.stream, httpx.AsyncByteStream)
-        return httpx.Response(
-            status_code=response.status_code,
-            headers=response.headers,
-            stream=_ReleasingStream(response.stream, release),
-            extensions=response.extensions,
-        )
+        response.stream = _ReleasingStream(response.stream, release)  # as httpx's own client wraps it
+        return response
 
     async def aclose(self) -> None:
         for shard in self._shards:

@@ -1,13 +1,6 @@
-"""``PollBudget``: round-robin turns for the checks of every trigger on one connection in one event loop.
-
-A triggerer may hold a thousand waits on one account. The budget queues every due check and grants turns
-**oldest last check first**, each turn taking the check's tokens from the connection's bucket (the only
-gate: the check's requests spend that credit). With ``N`` waits due each is checked once per
-``N * cost / rate`` seconds and none starves; ``effective_interval`` says so for the task log.
-
-While checks are queued the budget publishes its demand through the bucket (``atally``) at most every
-``tally_every`` seconds, again when its queue drains, and zero on ``aclose``: with a Redis-shared bucket
-the other triggerers on the account see it, and each paces at its share (docs/design.md).
+"""``PollBudget``: round-robin turns, oldest last check first, for the checks of every trigger on one connection in
+one event loop. A turn takes the check's tokens from the connection's bucket and hands them to the check as its
+credit; the budget publishes its poll demand through the bucket (docs/waiting/trigger.md, docs/shared_limit.md).
 """
 
 from __future__ import annotations
@@ -27,18 +20,17 @@ class PollBudget:
         self, bucket: Bucket | None, *, tally_every: float = 0.25, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.bucket = bucket
+        self.granted = 0
         self._tally_every = tally_every
         self._clock = clock
         self._tallied_at = -float("inf")
         self._published_queued = 0.0
-        self._others: list[tuple[float, float]] = []
+        self._others: list[tuple[float, float]] = []  # the other processes' (members, queued), as last tallied
         self._queue: list[tuple[float, int, float, asyncio.Future[None]]] = []
         self._order = itertools.count()
         self._dispatcher: asyncio.Task[None] | None = None
         self._members: dict[object, float] = {}
-        self._in_hand = 0.0
-        """Tokens taken from the bucket and not yet granted (the queue's head can change during a wait)."""
-        self.granted = 0
+        self._in_hand = 0.0  # tokens taken and not yet granted (the queue's head can change during a wait)
 
     def join(self, member: object, cost: float = 1.0) -> None:
         """Count ``member`` (one wait on one transfer, ``cost`` requests per check) among the budget's."""
@@ -74,11 +66,7 @@ class PollBudget:
         if self._dispatcher is None or self._dispatcher.done():
             # Its own empty context: no check's rate credit may leak into the dispatcher's acquisitions.
             self._dispatcher = asyncio.create_task(self._dispatch(), context=contextvars.Context())
-        try:
-            await future
-        except asyncio.CancelledError:
-            future.cancel()
-            raise
+        await future  # cancelling the waiting task cancels the future: the dispatcher drops it
         if self.bucket is not None:
             grant_credit(self.bucket, cost)
 
@@ -100,14 +88,12 @@ class PollBudget:
         while self._queue:
             await self._tally()
             cost = self._head_cost()
-            if cost is None:
-                break
-            if self.bucket is not None and self._in_hand < cost:
+            if self.bucket is not None and cost is not None and self._in_hand < cost:
                 await self.bucket.aacquire(cost - self._in_hand)  # the head may change while this waits
                 self._in_hand = cost
             head = self._head_cost()
             if head is None:
-                continue  # cancelled meanwhile: the tokens in hand serve the next check
+                continue  # none left, or cancelled meanwhile: the tokens in hand serve the next check
             _, _, _, future = heapq.heappop(self._queue)
             self._in_hand -= head  # below zero: a dearer check came first; the next acquire pays it off
             self.granted += 1
