@@ -44,11 +44,10 @@ class _PlatformModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True)
 
 
-# --------------------------------------------------------------------------------------------- Twilio
-
-
 def _parse_datetime(value: Any) -> datetime | None:
-    if value in (None, ""):
+    """An ISO-8601/RFC 3339 date-time, or VoIPbin's pre-2026 ``2006-01-02 15:04:05.000000`` (UTC); unset:
+    ``None``, ``""`` or VoIPbin's 9999-01-01 sentinel."""
+    if value in (None, "") or (isinstance(value, str) and value.startswith(VOIPBIN_NOT_DELETED_SENTINEL)):
         return None
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
@@ -59,6 +58,9 @@ def _parse_datetime(value: Any) -> datetime | None:
 
 
 Timestamp = Annotated[datetime | None, BeforeValidator(_parse_datetime)]
+
+
+# --------------------------------------------------------------------------------------------- Twilio
 
 
 class TwilioTransferType(StrEnum):
@@ -90,14 +92,6 @@ class TwilioTransfer(_PlatformModel):
 # --------------------------------------------------------------------------------------------- VoIPbin
 
 
-def _parse_voipbin_timestamp(value: Any) -> datetime | None:
-    """RFC 3339 or the pre-2026 ``2006-01-02 15:04:05.000000`` (UTC); unset: ``null``, ``""`` or 9999-01-01."""
-    if isinstance(value, str) and value.startswith(VOIPBIN_NOT_DELETED_SENTINEL):
-        return None
-    return _parse_datetime(value)
-
-
-VoipbinTimestamp = Annotated[datetime | None, BeforeValidator(_parse_voipbin_timestamp)]
 OptionalId = Annotated[str | None, BeforeValidator(lambda value: None if value in ("", NIL_UUID) else value)]
 OptionalList = BeforeValidator(lambda value: [] if value is None else value)
 """Go marshals a nil slice as ``null`` (``transferee_addresses`` of a transfer) or omits it."""
@@ -167,9 +161,9 @@ class VoipbinTransfer(_PlatformModel):
     transferee_call_id: OptionalId = None
     groupcall_id: OptionalId = None
     confbridge_id: OptionalId = None
-    tm_create: VoipbinTimestamp = None
-    tm_update: VoipbinTimestamp = None
-    tm_delete: VoipbinTimestamp = None
+    tm_create: Timestamp = None
+    tm_update: Timestamp = None
+    tm_delete: Timestamp = None
 
     @property
     def is_deleted(self) -> bool:
@@ -203,12 +197,12 @@ class VoipbinCall(_PlatformModel):
     chained_call_ids: Annotated[list[str], OptionalList] = Field(default_factory=list)
     source: Address | None = None
     destination: Address | None = None
-    tm_progressing: VoipbinTimestamp = None
-    tm_ringing: VoipbinTimestamp = None
-    tm_hangup: VoipbinTimestamp = None
-    tm_create: VoipbinTimestamp = None
-    tm_update: VoipbinTimestamp = None
-    tm_delete: VoipbinTimestamp = None
+    tm_progressing: Timestamp = None
+    tm_ringing: Timestamp = None
+    tm_hangup: Timestamp = None
+    tm_create: Timestamp = None
+    tm_update: Timestamp = None
+    tm_delete: Timestamp = None
 
 
 class VoipbinGroupcall(_PlatformModel):
@@ -224,9 +218,9 @@ class VoipbinGroupcall(_PlatformModel):
     master_groupcall_id: OptionalId = None
     call_count: int = 0
     groupcall_count: int = 0
-    tm_create: VoipbinTimestamp = None
-    tm_update: VoipbinTimestamp = None
-    tm_delete: VoipbinTimestamp = None
+    tm_create: Timestamp = None
+    tm_update: Timestamp = None
+    tm_delete: Timestamp = None
 
 
 # --------------------------------------------------------------------------------------------- neutral

@@ -22,15 +22,16 @@ from airflow_provider_transfers.exceptions import TransferConfigError, TransferV
 M = TypeVar("M", bound=BaseModel)
 
 FORM_ERROR = "transfer_form"  # the pydantic error type whose message is the expected form
+_HEX = "[0-9a-fA-F]"
 
 
 def form_error(expected: str) -> PydanticCustomError:
     return PydanticCustomError(FORM_ERROR, "{expected}", {"expected": expected})
 
 
-def full_match(pattern: str, expected: str, *, flags: int = 0) -> BeforeValidator:
+def full_match(pattern: str, expected: str) -> BeforeValidator:
     """A validator: a string, the whole of which matches ``pattern`` (no trailing newline, no surrounding text)."""
-    compiled = re.compile(pattern, flags)
+    compiled = re.compile(pattern)
 
     def check(value: Any) -> Any:
         if not isinstance(value, str) or compiled.fullmatch(value) is None:
@@ -56,9 +57,6 @@ def _number(expected: str, within: Callable[[float], bool], *, integer: bool = F
         return int(number) if integer else number
 
     return BeforeValidator(check)
-
-
-_HEX = "[0-9a-fA-F]"
 
 
 def sid_format(prefix: str) -> BeforeValidator:
@@ -261,9 +259,7 @@ def json_object(*, max_bytes: int = MAX_BODY_BYTES, max_depth: int = MAX_DEPTH) 
     return Annotated[dict[str, Any], BeforeValidator(check)]
 
 
-@functools.cache
-def _adapter(tp: Any) -> TypeAdapter[Any]:
-    return TypeAdapter(tp)
+_adapter = functools.cache(TypeAdapter)  # one adapter per type, built on first use
 
 
 def check_as(tp: Any, value: Any) -> Any:
@@ -375,9 +371,7 @@ def contains_template(value: Any, *, _depth: int = 0) -> bool:
     if isinstance(value, str):
         return "{{" in value or "{%" in value
     if isinstance(value, Mapping):
-        return any(
-            contains_template(k, _depth=_depth + 1) or contains_template(v, _depth=_depth + 1) for k, v in value.items()
-        )
+        value = [*value.keys(), *value.values()]
     if isinstance(value, list | tuple | set | frozenset):
         return any(contains_template(v, _depth=_depth + 1) for v in value)
     return False
