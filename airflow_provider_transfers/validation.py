@@ -60,7 +60,6 @@ def _number(expected: str, within: Callable[[float], bool], *, integer: bool = F
 
 
 def sid_format(prefix: str) -> BeforeValidator:
-    """A Twilio SID: ``prefix`` plus 32 hex digits (34 characters), the whole text."""
     return full_match(rf"{prefix}{_HEX}{{32}}", f"a Twilio SID: '{prefix}' followed by 32 hex digits (34 chars)")
 
 
@@ -156,16 +155,13 @@ def json_depth(value: Any, limit: int = MAX_DEPTH) -> int:
     while stack:
         item, depth = stack.pop()
         if isinstance(item, Mapping):
-            children: Any = item.values()
-        elif isinstance(item, list | tuple):
-            children = item
-        else:
+            item = item.values()
+        elif not isinstance(item, list | tuple):
             continue
-        depth += 1
-        if depth > limit:
-            return depth
-        deepest = max(deepest, depth)
-        stack.extend((child, depth) for child in children)
+        deepest = max(deepest, depth + 1)
+        if deepest > limit:
+            return deepest
+        stack.extend((child, depth + 1) for child in item)
     return deepest
 
 
@@ -176,12 +172,9 @@ def text_depth(text: str, limit: int = MAX_DEPTH) -> int:
     escaped = False
     for char in text:
         if quote:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == quote:
+            if char == quote and not escaped:
                 quote = ""
+            escaped = not escaped and char == "\\"
         elif char in "\"'":
             quote = char
         elif char in "[{(":
@@ -357,7 +350,6 @@ def validate_model(model: type[M], data: Any, field: str = "", **options: Any) -
 
 
 def validator(tp: Any, field: str) -> Callable[[Any], Any]:
-    """``validate`` bound to a type and field (for ``check_if_literal``)."""
     return functools.partial(validate, tp, field=field)
 
 
