@@ -1,8 +1,5 @@
-"""Typed models of the platforms' JSON: parsed once at the edge, dumped with ``to_xcom()`` for XCom.
-
-Every model tolerates and keeps fields it does not declare (``extra="allow"``), so a platform adding a
-field never breaks a DAG and nothing the platform sent is lost on the way to XCom.
-"""
+"""Typed models of the platforms' JSON: parsed once at the edge, dumped with ``to_xcom()`` for XCom; they
+keep the fields they do not declare (``extra="allow"``, see docs/design.md, "Input checks and models")."""
 
 from __future__ import annotations
 
@@ -21,7 +18,7 @@ from airflow_provider_transfers.validation import (
     SipAddress,
     Text,
     check_as,
-    form_error,
+    full_match,
 )
 
 VOIPBIN_NOT_DELETED_SENTINEL = "9999-01-01"
@@ -47,11 +44,10 @@ class _PlatformModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True)
 
 
-# --------------------------------------------------------------------------------------------- Twilio
-
-
 def _parse_datetime(value: Any) -> datetime | None:
-    if value is None or value == "":
+    """An ISO-8601/RFC 3339 date-time, or VoIPbin's pre-2026 ``2006-01-02 15:04:05.000000`` (UTC); unset:
+    ``None``, ``""`` or VoIPbin's 9999-01-01 sentinel."""
+    if value in (None, "") or (isinstance(value, str) and value.startswith(VOIPBIN_NOT_DELETED_SENTINEL)):
         return None
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
@@ -62,6 +58,9 @@ def _parse_datetime(value: Any) -> datetime | None:
 
 
 Timestamp = Annotated[datetime | None, BeforeValidator(_parse_datetime)]
+
+
+# --------------------------------------------------------------------------------------------- Twilio
 
 
 class TwilioTransferType(StrEnum):
@@ -93,31 +92,8 @@ class TwilioTransfer(_PlatformModel):
 # --------------------------------------------------------------------------------------------- VoIPbin
 
 
-def _parse_voipbin_timestamp(value: Any) -> datetime | None:
-    """Both wire forms: RFC 3339 (``2020-09-20T03:23:21.995Z``, since February 2026) and the older
-    ``2006-01-02 15:04:05.000000`` (UTC, no zone). "Unset" arrives as no key (calls and groupcalls,
-    ``omitempty``), ``null`` (transfers, since February 2026), ``""`` or the 9999-01-01 sentinel (before).
-    """
-    if isinstance(value, str) and value.startswith(VOIPBIN_NOT_DELETED_SENTINEL):
-        return None
-    return _parse_datetime(value)
-
-
-VoipbinTimestamp = Annotated[datetime | None, BeforeValidator(_parse_voipbin_timestamp)]
-
-
-def _nil_uuid_to_none(value: Any) -> Any:
-    return None if value in ("", NIL_UUID) else value
-
-
-OptionalId = Annotated[str | None, BeforeValidator(_nil_uuid_to_none)]
-
-
-def _null_to_empty(value: Any) -> Any:
-    return [] if value is None else value
-
-
-OptionalList = BeforeValidator(_null_to_empty)
+OptionalId = Annotated[str | None, BeforeValidator(lambda value: None if value in ("", NIL_UUID) else value)]
+OptionalList = BeforeValidator(lambda value: [] if value is None else value)
 """Go marshals a nil slice as ``null`` (``transferee_addresses`` of a transfer) or omits it."""
 
 
@@ -148,37 +124,18 @@ class Address(_PlatformModel):
     detail: str | None = None
 
 
-_TARGET_TYPES: dict[str, Any] = {
-    AddressType.TEL.value: E164,
-    AddressType.SIP.value: SipAddress,
-    AddressType.AGENT.value: ResourceUuid,
-    AddressType.CONFERENCE.value: ResourceUuid,
-    AddressType.EMAIL.value: Email,
-}
+_TARGET_TYPES = {"tel": E164, "sip": SipAddress, "agent": ResourceUuid, "conference": ResourceUuid, "email": Email}
 """The form of ``target`` per address type; any other type takes a one-line ``Text``."""
 ADDRESS_TYPES = tuple(t.value for t in AddressType if t.value)
-
-
-def _address_type(value: Any) -> str:
-    if not isinstance(value, str) or value not in ADDRESS_TYPES:
-        raise form_error(f"one of {', '.join(ADDRESS_TYPES)}")
-    return value
-
-
 OptionalLabel = Annotated[str | None, Field(max_length=1024)]
 
 
 class TransfereeAddress(Address):
-    """An address we are about to *send*: every rule is checked before any request leaves.
+    """An address we are about to *send*: ``target`` matches its ``type`` in full, unknown keys are refused."""
 
-    ``target`` must match its ``type`` in full (no trailing newline): ``tel`` E.164, ``sip`` user@host,
-    ``agent``/``conference`` a UUID, ``email`` an address, other types one line of text. Unknown keys are
-    refused (a typo such as ``tagret`` would otherwise be sent and ignored).
-    """
+    model_config = ConfigDict(extra="forbid")
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
-
-    type: Annotated[str, BeforeValidator(_address_type)]
+    type: Annotated[str, full_match("|".join(ADDRESS_TYPES), f"one of {', '.join(ADDRESS_TYPES)}")]
     target: str
     target_name: OptionalLabel = None
     name: OptionalLabel = None
@@ -204,9 +161,9 @@ class VoipbinTransfer(_PlatformModel):
     transferee_call_id: OptionalId = None
     groupcall_id: OptionalId = None
     confbridge_id: OptionalId = None
-    tm_create: VoipbinTimestamp = None
-    tm_update: VoipbinTimestamp = None
-    tm_delete: VoipbinTimestamp = None
+    tm_create: Timestamp = None
+    tm_update: Timestamp = None
+    tm_delete: Timestamp = None
 
     @property
     def is_deleted(self) -> bool:
@@ -240,18 +197,17 @@ class VoipbinCall(_PlatformModel):
     chained_call_ids: Annotated[list[str], OptionalList] = Field(default_factory=list)
     source: Address | None = None
     destination: Address | None = None
-    tm_progressing: VoipbinTimestamp = None
-    tm_ringing: VoipbinTimestamp = None
-    tm_hangup: VoipbinTimestamp = None
-    tm_create: VoipbinTimestamp = None
-    tm_update: VoipbinTimestamp = None
-    tm_delete: VoipbinTimestamp = None
+    tm_progressing: Timestamp = None
+    tm_ringing: Timestamp = None
+    tm_hangup: Timestamp = None
+    tm_create: Timestamp = None
+    tm_update: Timestamp = None
+    tm_delete: Timestamp = None
 
 
 class VoipbinGroupcall(_PlatformModel):
-    """A groupcall. ``groupcall_ids`` are nested groupcalls (agent/extension addresses), whose answers never
-    reach this groupcall's ``answer_call_id``; ``call_count``/``groupcall_count`` (absent when 0) count the
-    members not ended yet, their sum exactly."""
+    """A groupcall. ``groupcall_ids`` are nested groupcalls, whose answers never reach ``answer_call_id``;
+    ``call_count + groupcall_count`` (each absent when 0) is the number of members not ended yet."""
 
     id: str
     status: VoipbinGroupcallStatus | None = None
@@ -262,9 +218,9 @@ class VoipbinGroupcall(_PlatformModel):
     master_groupcall_id: OptionalId = None
     call_count: int = 0
     groupcall_count: int = 0
-    tm_create: VoipbinTimestamp = None
-    tm_update: VoipbinTimestamp = None
-    tm_delete: VoipbinTimestamp = None
+    tm_create: Timestamp = None
+    tm_update: Timestamp = None
+    tm_delete: Timestamp = None
 
 
 # --------------------------------------------------------------------------------------------- neutral
