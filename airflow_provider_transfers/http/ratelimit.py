@@ -45,9 +45,6 @@ SLOWER = 0.8
 """A measurement tests our pace against an earlier one when it answered at most this share of its rate."""
 SHARED_BURST = 2.0
 """Tokens a process pacing at its share of a shared account may save up (a late wake-up catches up)."""
-ARRIVAL_JITTER_S = 0.1
-"""A local bucket holds this many seconds of its rate fewer tokens than its burst (at least 1): requests that
-leave evenly can arrive bunched, and the platform's own bucket holds no more than the burst."""
 
 REDIS_TIMEOUT_S = 2.0
 """Longest wait for one Redis answer: a Redis that hangs (port open, no answer) counts as down after it."""
@@ -292,8 +289,7 @@ class RateLimiter:
             return self._buckets[key]
 
     def _new_bucket(self, key: str) -> Bucket:
-        headroom = math.ceil(self.rate * ARRIVAL_JITTER_S)
-        return TokenBucket(self.rate, max(1, self.burst - headroom), adaptive=self.adaptive)
+        return TokenBucket(self.rate, self.burst, adaptive=self.adaptive)
 
 
 # --------------------------------------------------------------------------------------------- shared
