@@ -65,9 +65,10 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=300)
     parser.add_argument("--share", type=float, default=0.3)
+    parser.add_argument("--seed", type=int, default=7, help="the sandbox's random seed (which requests get a 429)")
     args = parser.parse_args(argv)
     folder = Path(tempfile.mkdtemp(prefix="injected-429-"))
-    with SandboxProcess(SandboxConfig(seed=7, voipbin_rate=16.7, voipbin_burst=33)) as sandbox:
+    with SandboxProcess(SandboxConfig(seed=args.seed, voipbin_rate=16.7, voipbin_burst=33)) as sandbox:
         transfers = sandbox.control.seed("voipbin", args.records, transfer_type="blind", outcome="completed", delay_s=0)
         records = folder / "records.jsonl"
         records.write_text(
