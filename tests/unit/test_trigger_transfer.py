@@ -70,7 +70,8 @@ async def test_active_then_completed_is_success(
     sandbox: Any, conn_id: str, platform: str, transfer_type: str, requests_per_check: int
 ) -> None:
     extra = {"auto_complete_after": 0.2} if transfer_type == "attended" else {}
-    [transfer] = seed(sandbox, platform, transfer_type=transfer_type, outcome="completed", delay_s=0.4, **extra)
+    # Active for 1.5 s: the first check must find it active even on a loaded machine (0.4 s failed once there).
+    [transfer] = seed(sandbox, platform, transfer_type=transfer_type, outcome="completed", delay_s=1.5, **extra)
     trig = trigger(conn_id, transfer)
 
     event = await first_event(trig)
