@@ -186,7 +186,7 @@ def parse_transfers(value: Any, field: str = "transfer") -> tuple[list[dict[str,
         raise TransferValidationError(
             field, "a transfer's JSON object, a list of them, or JSON text of either", type(value).__name__
         )
-    if not value:
+    if not single and not value:
         raise TransferValidationError(field, "at least one transfer", "an empty list")
     items = []
     for i, item in enumerate([value] if single else value):

@@ -52,6 +52,10 @@ def test_parse_transfers_accepts_xcom_shapes(value: Any, single: bool) -> None:
     json.dumps(transfers)
 
 
+def test_an_empty_object_is_one_transfer_for_its_hook_to_refuse_not_an_empty_list() -> None:
+    assert parse_transfers({}) == ([{}], True)
+
+
 def test_parse_transfers_makes_values_json_safe() -> None:
     [transfer], _ = parse_transfers({**TWILIO_TRANSFER, "date_updated": datetime(2026, 1, 2, tzinfo=UTC)})
     assert transfer["date_updated"] == "2026-01-02T00:00:00+00:00"
