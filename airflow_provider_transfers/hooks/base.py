@@ -400,7 +400,7 @@ def hook_for_connection(conn: Connection, **kwargs: Any) -> TransferHook:
     """The platform's hook for a loaded connection, built by Airflow's own lookup (``Connection.get_hook``, from
     the providers' ``connection-types``) and handed the connection so it is not fetched again. ``kwargs``:
     ``policy=``, transports for tests."""
-    conn_type = (conn.conn_type or "").strip().lower().replace("-", "_")  # a URI's twilio-flex, Twilio_Flex
+    conn_type = normalize_conn_type(conn.conn_type)
     own = conn if conn.conn_type == conn_type else attrs.evolve(conn, conn_type=conn_type)
     try:
         hook = own.get_hook(hook_params={"connection": conn, **kwargs})

@@ -219,7 +219,7 @@ class TwilioFlexHook(TransferHook):
 
     def check_plan(self, ref: TwilioTransferRef) -> Plan[TransferCheck]:
         """One read: Twilio reports the transfer's status itself."""
-        found: TwilioTransfer = yield Request("GET", ref.path, TwilioTransfer, "transfer", bucket="fetch")
+        found: TwilioTransfer = yield _transfer_request("GET", ref.path)
         return TransferCheck(
             platform="twilio_flex",
             transfer_id=found.sid or "",
