@@ -52,17 +52,15 @@ _COOKIE_SAFE = re.compile(r"^[\x21-\x7e]+$")
 
 def _mask(secret: str) -> None:
     """Register ``secret`` with Airflow's masker (sync paths only; harmless outside a task)."""
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # pragma: no cover - the SDK is a dependency; keep auth usable without it
-        return
+    from airflow.sdk.log import mask_secret
+
     mask_secret(secret)
 
 
 async def _amask(secret: str) -> None:
     try:
         from airflow.sdk.log import amask_secret
-    except ImportError:  # pragma: no cover - older SDKs: skip rather than call sync APIs in a loop
+    except ImportError:  # Airflow 3.2 (task SDK 1.2) has none: skip rather than call sync APIs in a loop
         return
     await amask_secret(secret)
 
