@@ -41,6 +41,10 @@ MEASURE = 32
 """Answers per measurement of the refused share: at 30 % refused, one standard error is 8 points (16 with 8)."""
 Z = 2.5
 """Standard errors by which a measured share must differ to count (by chance: 1 in 160 per side)."""
+Z_MOSTLY = 1.645
+"""Standard errors by which the share refused among a few answers must exceed half to cut the rate by that share
+before a full measurement (1 in 20 by chance: it is asked at every 429, and 30 % of random 429s often reach
+5 of 9)."""
 SLOWER = 0.8
 """A measurement tests our pace against an earlier one when it answered at most this share of its rate."""
 SHARED_BURST = 2.0
@@ -101,6 +105,9 @@ class TokenBucket:
         self._last = clock()
         self._last_decrease = -float("inf")
         self._recover_to = 0.0  # after an isolated decrease: the rate to return to quickly
+        self._run_from = rate  # the rate before this run of decreases began: where noise, once known, returns
+        self._holding = False  # after a decrease on a full measurement, in a run of them: no increase until the
+        # next measurement is taken (or 2 x MEASURE answers came without a 429), so that it is taken at the lower pace
         self._answers = 0  # answers since the last decrease (or measurement), and how many were 429s
         self._refused = 0
         self._since = self._last  # when the first of them came back
@@ -160,7 +167,9 @@ class TokenBucket:
                     self._remeasure_noise(now, self._noise, concurrent)
             elif throttled and self._too_fast(now) and not self._take_as_noise(now):
                 self._decrease(now, retry_after, concurrent)
-            if not throttled and self.current_rate < self.rate:
+            if self._holding and self._answers >= 2 * MEASURE:
+                self._holding = False
+            if not throttled and self.current_rate < self.rate and not self._holding:
                 # + INCREASE_PER_S x limit per second (successes arrive at the current rate); faster
                 # back to where an isolated 429 found it.
                 per_s = max(INCREASE_PER_S * self.rate, (self._recover_to - self.current_rate) * RECOVER_PER_S)
@@ -172,7 +181,7 @@ class TokenBucket:
             now - self._last_decrease > QUIET_S
             or (self._refused == 1 and self._answers > MIN_ANSWERS)
             or self._refused == self._answers
-            or (self._answers >= MIN_ANSWERS and 2 * self._refused > self._answers)
+            or (self._answers >= MIN_ANSWERS and _mostly_refused(self._refused, self._answers))
             or self._answers >= MEASURE
         )
 
@@ -182,15 +191,17 @@ class TokenBucket:
 
     def _take_as_noise(self, now: float) -> bool:
         """Whether a full measurement taken after slowing down shows these 429s as noise; if so, back to the
-        rate of the earlier measurement, and each refused request retries on its own."""
+        rate before this run of decreases, and each refused request retries on its own. The noise is this
+        measurement's share: the earlier one was picked by the 429 that cut the rate."""
         if self._answers < MEASURE:
             return False
         current = self._measurement(now)
         earlier = [m for m in self._measured if _unaffected_by_pace(m, current)]
         if not earlier:
             return False
-        self._noise = earlier[-1].pooled(current)
-        self._recover_to = max(self.current_rate, earlier[-1].rate)
+        self._noise = current
+        self._recover_to = max(self.current_rate, self._run_from)
+        self._holding = False
         self._tokens = max(self._tokens, 0.0)
         self._answers = self._refused = 0
         return True
@@ -199,6 +210,8 @@ class TokenBucket:
         """A measurement in line with the noise adds to it; one out of line ends it, and slows down if higher."""
         current = self._measurement(now)
         self._noise = None if _differ(current, noise) else noise.pooled(current)
+        if self._noise is None:
+            self._measured.clear()  # taken before the noise ended: they compare nothing now
         if self._noise is None and current.share > noise.share:
             self._decrease(now, None, concurrent)
         else:
@@ -216,8 +229,10 @@ class TokenBucket:
             self._recover_to = self.current_rate if isolated else 0.0
             if isolated:
                 self._measured.clear()  # measurements from an earlier run of decreases compare nothing now
+                self._run_from = self.current_rate
             if self._answers >= MEASURE:
                 self._measured.append(self._measurement(now))
+            self._holding = self._answers >= MEASURE and not isolated
             self.current_rate = max(self.min_rate, self.current_rate * factor)
             self._tokens = min(self._tokens, self.current_burst)
             self._last_decrease = now
@@ -266,6 +281,11 @@ def _differ(one: _Measurement, other: _Measurement) -> bool:
     pooled = (one.refused + other.refused) / (one.answers + other.answers)
     error = math.sqrt(pooled * (1 - pooled) * (1 / one.answers + 1 / other.answers))
     return abs(one.share - other.share) > Z * error
+
+
+def _mostly_refused(refused: int, answers: int) -> bool:
+    share = refused / answers
+    return share - Z_MOSTLY * _error(share, answers) > 0.5
 
 
 def _error(share: float, answers: int) -> float:

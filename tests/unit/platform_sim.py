@@ -1,9 +1,10 @@
 """Clients pacing through adaptive ``TokenBucket``s against a simulated platform, on a fake clock.
 
 The platform refuses a random ``noise`` share of the requests (429s that slowing down cannot cure) and,
-with ``limit``, whatever exceeds ``limit`` requests/s (a token bucket of burst ``limit``, as the sandbox's
-limiter). Each client keeps ``concurrency`` requests going through its bucket and retries a refused one
-after its ``Retry-After`` (1 s), as ``ApiClient`` does (without a cap on the attempts).
+with ``limit``, whatever exceeds ``limit`` requests/s (a token bucket of ``burst``, by default ``limit``, as the
+sandbox's limiter). Each client keeps ``concurrency`` requests going through its bucket and retries a refused one
+after its ``Retry-After`` (1 s), as ``ApiClient`` does (without a cap on the attempts). A request reaches the
+platform ``latency_s`` after its turn (0.8 to 1.2 times that, at random).
 """
 
 from __future__ import annotations
@@ -30,12 +31,21 @@ class FakeClock:
 class Platform:
     """Answers a request: ``True`` for a 429 (random noise first, then the rate limit)."""
 
-    def __init__(self, clock: FakeClock, *, noise: float = 0.0, limit: float | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        clock: FakeClock,
+        *,
+        noise: float = 0.0,
+        limit: float | None = None,
+        burst: float | None = None,
+        seed: int = 0,
+    ) -> None:
         self.clock = clock
         self.noise = noise
         self.limit = limit
+        self.burst = burst or limit or 0.0
         self._random = random.Random(seed)
-        self._tokens = limit or 0.0
+        self._tokens = self.burst
         self._last = clock()
         self.refused_as_noise = 0
         self.refused_by_limit = 0
@@ -47,7 +57,7 @@ class Platform:
             return True
         if self.limit is not None:
             now = self.clock()
-            self._tokens = min(self.limit, self._tokens + (now - self._last) * self.limit)
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.limit)
             self._last = now
             if self._tokens < 1:
                 self.refused_by_limit += 1
@@ -72,16 +82,20 @@ class Client:
     rates: list[float] = field(default_factory=list)
 
 
-def run(clock: FakeClock, platform: Platform, clients: list[Client], *, concurrency: int = 16) -> None:
+def run(
+    clock: FakeClock, platform: Platform, clients: list[Client], *, concurrency: int = 16, latency_s: float = 0.0
+) -> None:
     """Until every client's requests were admitted (each request retried until it is)."""
     events: list[tuple[float, int, Callable[[], None]]] = []
     order = itertools.count()
+    jitter = random.Random(0)
 
     def at(when: float, action: Callable[[], None]) -> None:
         heapq.heappush(events, (when, next(order), action))
 
     def send(client: Client) -> None:
-        at(clock.now + client.bucket.reserve(), lambda: answer(client))
+        delay = client.bucket.reserve() + latency_s * jitter.uniform(0.8, 1.2)
+        at(clock.now + delay, lambda: answer(client))
 
     def answer(client: Client) -> None:
         refused = platform.refuses()
