@@ -237,6 +237,7 @@ class HookPool:
             if entry is None:
                 hook = await aget_transfer_hook(conn_id, policy=dict(policy or {}))
                 api = await hook.aget_conn()
+                api.aclient  # noqa: B018 - built before the first turn: a first build takes ~0.1 s
                 bucket = api.limiter.bucket(hook.check_bucket) if api.limiter is not None else None
                 in_flight = min(api.policy.max_connections, self.max_in_flight)
                 entry = entries[key] = SharedHook(

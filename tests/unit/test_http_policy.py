@@ -12,7 +12,7 @@ import pytest
 
 from airflow_provider_transfers.exceptions import TransferConfigError, TransferValidationError
 from airflow_provider_transfers.http.client import HttpPolicy, check_extra, make_limiter, parse_retry_after
-from airflow_provider_transfers.http.ratelimit import RateLimiter, TokenBucket
+from airflow_provider_transfers.http.ratelimit import FIRST_ARRIVAL_S, RateLimiter, TokenBucket
 from airflow_provider_transfers.validation import validate_base_url
 
 
@@ -53,6 +53,22 @@ def test_rate_limiter_keeps_one_bucket_per_key() -> None:
     assert limiter.bucket("fetch") is limiter.bucket("fetch")
     assert limiter.bucket("fetch") is not limiter.bucket("create")
     assert limiter.bucket("create").reserve() == 0.0
+
+
+def test_a_process_bucket_keeps_room_for_a_late_first_arrival_each_time_it_starts_full() -> None:
+    # The platform's bucket starts refilling when the first request arrives, and that one opens a connection:
+    # a process's own bucket, drawn from full, grants 0.2 s of its rate fewer tokens (Twilio: 16 of 20).
+    limiter = RateLimiter(rate=20, burst=20)
+    assert [limiter.bucket("fetch").reserve() for _ in range(16)] == [0.0] * 16
+    assert limiter.bucket("fetch").reserve() > 0
+    clock = FakeClock()
+    bucket = TokenBucket(rate=20, burst=20, clock=clock, first_arrival=FIRST_ARRIVAL_S)
+    assert [bucket.reserve() for _ in range(17)] == pytest.approx([0.0] * 16 + [0.05])
+    clock.now += 60  # idle: full again, and the next burst keeps the same room
+    assert sum(bucket.reserve() == 0.0 for _ in range(20)) == 16
+    assert RateLimiter(rate=1, burst=1).bucket("fetch").reserve() == 0.0  # the request finding it full never waits
+    plain = TokenBucket(rate=20, burst=20, clock=clock)  # a bare TokenBucket keeps no such room
+    assert sum(plain.reserve() == 0.0 for _ in range(20)) == 20
 
 
 def test_policy_merges_and_names_bad_fields() -> None:
