@@ -113,8 +113,8 @@ class TokenBucket:
         self._last_decrease = -float("inf")
         self._recover_to = 0.0  # after an isolated decrease: the rate to return to quickly
         self._run_from = rate  # the rate before this run of decreases began: where noise, once known, returns
-        self._holding = False  # after a decrease on a full measurement, in a run of them: no increase until the
-        # next measurement is taken (or 2 x MEASURE answers came without a 429), so that it is taken at the lower pace
+        self._holding = False  # after a decrease on a full measurement with a noticeable share, in a run of them:
+        # no increase until the next measurement is taken (or 2 x MEASURE answers without a 429), at the lower pace
         self._answers = 0  # answers since the last decrease (or measurement), and how many were 429s
         self._refused = 0
         self._since = self._last  # when the first of them came back
@@ -240,9 +240,11 @@ class TokenBucket:
             if isolated:
                 self._measured.clear()  # measurements from an earlier run of decreases compare nothing now
                 self._run_from = self.current_rate
-            if self._answers >= MEASURE:
-                self._measured.append(self._measurement(now))
-            self._holding = self._answers >= MEASURE and not isolated
+            measured = self._measurement(now) if self._answers >= MEASURE else None
+            if measured:
+                self._measured.append(measured)
+            # Hold only on a share that could be noise: holding on a few 429s (sharing) slows convergence.
+            self._holding = bool(measured and _noticeable(measured)) and not isolated
             self.current_rate = max(self.min_rate, self.current_rate * factor)
             self._tokens = min(self._tokens, self.current_burst)
             self._last_decrease = now
@@ -280,10 +282,15 @@ def _unaffected_by_pace(before: _Measurement, after: _Measurement) -> bool:
     by_pace = max(0.0, 1 - (1 - before.share) * before.per_s / after.per_s)
     return (
         after.per_s <= SLOWER * before.per_s
-        and before.share > Z * _error(before.share, before.answers)
+        and _noticeable(before)
         and after.share > by_pace + Z * _error(after.share, after.answers)
         and not _differ(before, after)
     )
+
+
+def _noticeable(measured: _Measurement) -> bool:
+    """Whether a measurement refused a share well above 0 (``Z`` standard errors): one that noise could explain."""
+    return measured.share > Z * _error(measured.share, measured.answers)
 
 
 def _differ(one: _Measurement, other: _Measurement) -> bool:

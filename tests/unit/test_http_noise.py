@@ -134,6 +134,19 @@ def test_in_a_run_of_decreases_the_rate_holds_until_the_next_measurement_is_take
     assert bucket.current_rate > held
 
 
+def test_a_measurement_with_a_429_or_two_does_not_hold_the_rate() -> None:
+    # Processes sharing a limit see a few 429s per measurement: holding there would slow their convergence.
+    clock = FakeClock()
+    bucket = TokenBucket(20, 20, clock=clock, adaptive=True)
+    bucket.feedback(throttled=True)  # the run of decreases starts
+    feed(bucket, clock, ratelimit.MEASURE + 2, every_s=0.1, refused=False)
+    bucket.feedback(throttled=True)  # 1 of 35 refused: a decrease on a full measurement, too few 429s to be noise
+    assert bucket.decreases == 2
+    cut = bucket.current_rate
+    feed(bucket, clock, 1, every_s=0.1, refused=False)
+    assert bucket.current_rate > cut
+
+
 def test_noise_once_known_returns_to_the_rate_before_the_run_of_decreases() -> None:
     clock = FakeClock()
     bucket = TokenBucket(20, 20, clock=clock, adaptive=True)
