@@ -241,10 +241,10 @@ class TokenBucket:
                 self._measured.clear()  # measurements from an earlier run of decreases compare nothing now
                 self._run_from = self.current_rate
             measured = self._measurement(now) if self._answers >= MEASURE else None
-            if measured:
+            if measured is not None:
                 self._measured.append(measured)
             # Hold only on a share that could be noise: holding on a few 429s (sharing) slows convergence.
-            self._holding = bool(measured and _noticeable(measured)) and not isolated
+            self._holding = measured is not None and _noticeable(measured) and not isolated
             self.current_rate = max(self.min_rate, self.current_rate * factor)
             self._tokens = min(self._tokens, self.current_burst)
             self._last_decrease = now
