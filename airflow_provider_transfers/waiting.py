@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any, Literal, overload
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import pendulum
 from airflow.sdk import BaseOperator, Context
@@ -252,16 +252,6 @@ class WaitEvent(BaseModel):
     fatal: bool = False
     """An error no task retry can fix (not found, invalid input, bad connection) or a failed transfer."""
 
-    @classmethod
-    def from_payload(cls, payload: Mapping[str, Any] | WaitEvent) -> WaitEvent:
-        """Parse a trigger event's payload; ``ValueError`` naming it when it is not a wait event."""
-        if isinstance(payload, WaitEvent):
-            return payload
-        try:
-            return cls.model_validate(dict(payload))
-        except (ValidationError, TypeError, ValueError):
-            raise ValueError(f"Unexpected trigger event {payload!r}") from None
-
 
 # --------------------------------------------------------------------------------------------- state
 
@@ -277,7 +267,8 @@ def _describe_error(transfer_id: str, exc: BaseException) -> str:
 @dataclass
 class WaitState:
     """What a wait has learnt. ``finished`` (checks of terminal transfers: never polled again), ``errors``
-    (consecutive transient errors per transfer) and ``attempts`` are JSON-safe and saved by the trigger."""
+    (consecutive transient errors per transfer) and ``attempts`` are JSON-safe and saved by the trigger;
+    ``latest`` holds every transfer's latest check (a restored state starts with the ``finished`` ones)."""
 
     finished: dict[str, dict[str, Any]] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
@@ -291,10 +282,6 @@ class WaitState:
     error_is_final: bool = False
     exception: BaseException | None = None
     """The exception behind ``error`` (in-process only, never saved)."""
-
-    def __post_init__(self) -> None:
-        for tid, raw in self.finished.items():
-            self.latest[tid] = TransferCheck.model_validate(raw)
 
     def record(self, transfer_id: str, result: TransferCheck | BaseException) -> None:
         if isinstance(result, TransferCheck):
@@ -396,8 +383,9 @@ class TransferWait:
         if failed:
             reasons = "; ".join(_describe(check) for check in failed)
             return self.event("failure", f"{len(failed)} of {len(ids)} transfer(s) failed: {reasons}", fatal=True)
+        goal = " or ".join(sorted(self.args.success_statuses)) + (" or an answer" if self.args.until_answered else "")
         if all(tid in latest and self.args.verdict(latest[tid]) == "success" for tid in ids):
-            return self.event("success", f"all {len(ids)} transfer(s) reached {self._goal()}")
+            return self.event("success", f"all {len(ids)} transfer(s) reached {goal}")
         exhausted = [tid for tid in ids if state.errors.get(tid, 0) >= self.args.max_consecutive_errors]
         if exhausted:
             tid = exhausted[0]
@@ -412,7 +400,7 @@ class TransferWait:
             return None
         if now < deadline + FINAL_CHECK_GRACE and self._erring():
             return None
-        return self.event("timeout", self._timeout_message(ids, deadline))
+        return self.event("timeout", self._timeout_message(ids, deadline, goal))
 
     def delay(self, now: float | None = None, interval: float | None = None) -> float:
         """Seconds until the next poll: ``interval`` (default the poll interval), capped so the last poll lands
@@ -427,28 +415,6 @@ class TransferWait:
         if self._final_check_due(deadline):
             return 0.0
         return max(0.0, min(delay, GRACE_STEP, deadline + FINAL_CHECK_GRACE - now))
-
-    @overload
-    def run(
-        self,
-        hook: TransferHook,
-        *,
-        sleep: Callable[[float], None] = ...,
-        log: Any = ...,
-        interval: Callable[[int], float] | None = ...,
-        once: Literal[False] = ...,
-    ) -> WaitEvent: ...
-
-    @overload
-    def run(
-        self,
-        hook: TransferHook,
-        *,
-        sleep: Callable[[float], None] = ...,
-        log: Any = ...,
-        interval: Callable[[int], float] | None = ...,
-        once: bool,
-    ) -> WaitEvent | None: ...
 
     def run(
         self,
@@ -490,10 +456,6 @@ class TransferWait:
         parts = [f"{tid}={self.state.latest[tid].status.value}" for tid in ids[:shown] if tid in self.state.latest]
         return ", ".join(parts) + (" ..." if len(ids) > shown else "")
 
-    def _goal(self) -> str:
-        goal = " or ".join(sorted(self.args.success_statuses))
-        return f"{goal} or an answer" if self.args.until_answered else goal
-
     def _final_check_due(self, deadline: float) -> bool:
         """Some transfer still waited for has not had a check that began at or after the deadline."""
         return any(self.state.started.get(ref.transfer_id, -1.0) < deadline for ref in self.pending())
@@ -502,7 +464,7 @@ class TransferWait:
         """Some transfer still waited for has its latest check failing with a transient error."""
         return any(ref.transfer_id in self.state.last_error for ref in self.pending())
 
-    def _timeout_message(self, ids: list[str], deadline: float) -> str:
+    def _timeout_message(self, ids: list[str], deadline: float, goal: str) -> str:
         when = datetime.fromtimestamp(deadline, UTC).isoformat(timespec="seconds")
         waiting = [
             tid
@@ -519,7 +481,7 @@ class TransferWait:
                 parts.append(f"{tid}: never checked")
         return (
             f"Timed out at the deadline {when} waiting for {len(waiting)} of {len(ids)} transfer(s) "
-            f"to reach {self._goal()} (last check made at the deadline): {'; '.join(parts)}"
+            f"to reach {goal} (last check made at the deadline): {'; '.join(parts)}"
         )
 
 
@@ -561,12 +523,14 @@ class TransferWaiting(BaseOperator):
         """
         hook, wait = self.start_wait(conn_id, policy, transfers, args.started())
         self._wait = wait  # the latest wait, for logs and tests
-        with hook:
+        try:
             if deferrable:
                 wait.check(hook)
                 event = wait.outcome()
             else:
                 event = wait.run(hook, log=self.log, interval=interval)
+        finally:
+            hook.close()
         if event is not None:
             return self.finish_wait(context, event, **(resume or {}))
         from airflow_provider_transfers.triggers.transfer import TransferStatusTrigger
@@ -600,9 +564,9 @@ class TransferWaiting(BaseOperator):
     def execute_complete(self, context: Context, event: Mapping[str, Any], **resume: Any) -> Any:
         """Resume after the trigger (``resume``: what ``wait_for`` was given to come back with)."""
         try:
-            done = WaitEvent.from_payload(event)
-        except ValueError as exc:
-            done = WaitEvent(status="error", message=str(exc))
+            done = WaitEvent.model_validate(dict(event))
+        except (ValidationError, TypeError, ValueError):
+            done = WaitEvent(status="error", message=f"Unexpected trigger event {event!r}")
         return self.finish_wait(context, done, **resume)
 
     def finish_wait(self, context: Context, event: WaitEvent, **resume: Any) -> Any:

@@ -162,8 +162,8 @@ class _VoipbinTransferActionOperator(BaseOperator):
         wait = TransferWait([ref], args.model_copy(update={"deadline": time.time() + timeout}))
         event = wait.run(hook, log=self.log)
         check = wait.state.latest.get(ref.id)
-        if event.status == "error" or check is None:
-            raise wait.state.exception or TransferProviderError(event.message)
+        if event is None or event.status == "error" or check is None:
+            raise wait.state.exception or TransferProviderError(event.message if event else "no answer")
         return check
 
 

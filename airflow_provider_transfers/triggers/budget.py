@@ -29,25 +29,14 @@ class PollBudget:
         self._queue: list[tuple[float, int, float, asyncio.Future[None]]] = []
         self._order = itertools.count()
         self._dispatcher: asyncio.Task[None] | None = None
-        self._members: dict[object, float] = {}
+        self.members: dict[object, float] = {}
+        """Who polls here (one wait on one transfer) and the requests one of its checks costs."""
         self._in_hand = 0.0  # tokens taken and not yet granted (the queue's head can change during a wait)
-
-    def join(self, member: object, cost: float = 1.0) -> None:
-        """Count ``member`` (one wait on one transfer, ``cost`` requests per check) among the budget's."""
-        self._members[member] = cost
-
-    def leave(self, member: object) -> None:
-        self._members.pop(member, None)
-
-    @property
-    def demand(self) -> float:
-        """Requests one round of this process's checks costs."""
-        return sum(self._members.values())
 
     @property
     def account_demand(self) -> float:
-        """``demand`` plus that of the other processes on the account, as last tallied."""
-        return self.demand + sum(members for members, _ in self._others)
+        """Requests one round of checks costs: this process's members, and the other processes' as last tallied."""
+        return sum(self.members.values()) + sum(members for members, _ in self._others)
 
     @property
     def share(self) -> float:
@@ -72,7 +61,7 @@ class PollBudget:
 
     async def aclose(self) -> None:
         """Tell the other processes this budget wants nothing any more."""
-        self._members.clear()
+        self.members.clear()
         if self.bucket is not None:
             await self.bucket.atally(0.0, 0.0)
 
@@ -82,7 +71,7 @@ class PollBudget:
         queued = sum(cost for _, _, cost, future in self._queue if not future.done())
         self._tallied_at = self._clock()
         self._published_queued = queued
-        self._others = await self.bucket.atally(self.demand, queued)
+        self._others = await self.bucket.atally(sum(self.members.values()), queued)
 
     async def _dispatch(self) -> None:
         while self._queue:

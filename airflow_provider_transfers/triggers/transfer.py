@@ -98,9 +98,9 @@ class TransferStatusTrigger(BaseTrigger):
             attempts = validate(NonNegativeInt, attempts, "attempts")
             errors = validate(dict[str, NonNegativeInt], errors or {}, "errors")
             validate(dict[str, TransferCheck], finished or {}, "finished")
-        self.state = WaitState(
-            finished={k: dict(v) for k, v in (finished or {}).items()}, errors=dict(errors or {}), attempts=attempts
-        )
+        done = {k: dict(v) for k, v in (finished or {}).items()}
+        latest = {k: TransferCheck.model_validate(v) for k, v in done.items()}
+        self.state = WaitState(finished=done, errors=dict(errors or {}), attempts=attempts, latest=latest)
         self.transfer_ids: list[str] = []
         self._shown_interval: float | None = None
 
@@ -139,12 +139,12 @@ class TransferStatusTrigger(BaseTrigger):
                 self.transfer_ids = wait.ids
                 members = {ref.transfer_id: hook.check_cost(ref) for ref in wait.pending()}
                 for tid, cost in members.items():
-                    shared.budget.join((id(self), tid), cost)
+                    shared.budget.members[id(self), tid] = cost
                 try:
                     return await self._poll(wait, shared)
                 finally:
                     for tid in members:
-                        shared.budget.leave((id(self), tid))
+                        shared.budget.members.pop((id(self), tid), None)
         except AirflowNotFoundException as exc:
             return self._error(wait, f"connection {self.conn_id!r} not found: {exc}", fatal=True)
         except Exception as exc:
@@ -164,21 +164,17 @@ class TransferStatusTrigger(BaseTrigger):
             if event is not None:
                 return event
             for tid in wait.state.finished:
-                shared.budget.leave((id(self), tid))
-            self._log_interval(shared.budget)
+                shared.budget.members.pop((id(self), tid), None)
+            # Say so in the task log when the connection's budget, not poll_interval, sets the pace.
+            effective, shown = shared.budget.effective_interval(self.args.poll_interval), self._shown_interval
+            if effective > self.args.poll_interval * 1.05 and (shown is None or abs(effective - shown) > 0.1 * shown):
+                self._shown_interval = effective
+                self.log.info(
+                    "Connection %r: %.0f request(s) per round of checks share its rate budget, so each transfer is "
+                    "checked about every %.1f s (poll_interval %.1f s), round-robin, oldest check first",
+                    self.conn_id, shared.budget.account_demand, effective, self.args.poll_interval,
+                )  # fmt: skip
             await asyncio.sleep(wait.delay())
-
-    def _log_interval(self, budget: PollBudget) -> None:
-        """Say so in the task log when the connection's budget, not ``poll_interval``, sets the pace."""
-        effective = budget.effective_interval(self.args.poll_interval)
-        shown = self._shown_interval
-        if effective > self.args.poll_interval * 1.05 and (shown is None or abs(effective - shown) > 0.1 * shown):
-            self._shown_interval = effective
-            self.log.info(
-                "Connection %r: %.0f request(s) per round of checks share its rate budget, so each transfer is "
-                "checked about every %.1f s (poll_interval %.1f s), round-robin, oldest check first",
-                self.conn_id, budget.account_demand, effective, self.args.poll_interval,
-            )  # fmt: skip
 
     def _error(self, wait: TransferWait, message: str, *, fatal: bool) -> WaitEvent:
         if wait.refs:

@@ -133,11 +133,11 @@ def test_effective_interval_is_set_by_the_budget_when_demand_exceeds_it() -> Non
     rate = 20.0
     budget = PollBudget(TokenBucket(rate, 20))
     for i in range(1000):
-        budget.join(i)
+        budget.members[i] = 1.0
     assert budget.effective_interval(10.0) == pytest.approx(50.0)
     assert PollBudget(TokenBucket(rate, 20)).effective_interval(10.0) == 10.0
-    budget.join("attended", cost=2)
-    assert budget.demand == 1002
+    budget.members["attended"] = 2
+    assert budget.account_demand == 1002
 
 
 # ---------------------------------------------------------------------------- several processes, one account
@@ -187,7 +187,7 @@ class SharedLimit:
 
 async def _process(budget: PollBudget, vt: VirtualTime, name: str, n: int, log: list) -> None:
     async def wait(i: int) -> None:
-        budget.join((name, i))
+        budget.members[name, i] = 1.0
         last = -1e9
         for _ in range(8):
             await budget.turn(last)
@@ -235,7 +235,7 @@ async def test_an_idle_process_leaves_the_whole_rate_to_the_busy_one() -> None:
     vt, board = VirtualTime(), Board()
     board.entries["idle"] = (500, 0)  # many waits, none due now
     budget = PollBudget(BoardBucket(vt, 10.0, int(SHARED_BURST), board, "busy", None), clock=vt.clock)
-    budget.join("w", cost=1)
+    budget.members["w"] = 1
     for _ in range(21):
         await budget.turn(vt.now)
     assert budget.share == 1.0
@@ -247,7 +247,7 @@ async def test_a_busy_peer_halves_the_pace_and_the_drained_queue_is_published() 
     vt, board = VirtualTime(), Board()
     board.entries["peer"] = (1, 1)
     budget = PollBudget(BoardBucket(vt, 10.0, 10, board, "me", None), clock=vt.clock)
-    budget.join("w")
+    budget.members["w"] = 1.0
     await asyncio.gather(*(budget.turn(0.0) for _ in range(21)))
     assert budget.share == pytest.approx(0.5)
     # the turns in hand at once (at most SHARED_BURST while sharing), the rest at half of 10/s
