@@ -58,9 +58,14 @@ def _mask(secret: str) -> None:
 
 
 async def _amask(secret: str) -> None:
+    """Register ``secret`` from an event loop. Airflow 3.2 (task SDK 1.2) has no ``amask_secret``: there the
+    process's own masker learns it (what the triggerer logs through), without the sync call to a supervisor."""
     try:
         from airflow.sdk.log import amask_secret
-    except ImportError:  # Airflow 3.2 (task SDK 1.2) has none: skip rather than call sync APIs in a loop
+    except ImportError:
+        from airflow.sdk._shared.secrets_masker import _secrets_masker
+
+        _secrets_masker().add_mask(secret)
         return
     await amask_secret(secret)
 
