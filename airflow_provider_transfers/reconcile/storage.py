@@ -20,8 +20,17 @@ _LOCAL_PROTOCOLS = ("file", "local")
 
 
 def to_location(value: str | os.PathLike[str] | ObjectStoragePath) -> Location:
-    """``s3://...``-style text and ``ObjectStoragePath`` stay object storage; ``file://`` and plain paths are local."""
+    """``s3://...``-style text and ``ObjectStoragePath`` stay object storage; ``file://`` and plain paths are local.
+
+    What stands before ``@`` is an Airflow connection id (``s3://aws_default@bucket/key``); ``user:password``
+    there is refused without being shown: a location is logged, reported and published as an Asset URI.
+    """
     if isinstance(value, ObjectStoragePath):
+        if ":" in (value.conn_id or ""):
+            raise ValueError(
+                f"a {value.protocol}:// location holds credentials ('user:password@'), which would be shown in logs, "
+                f"reports and Asset URIs; put them in an Airflow connection and name it: {value.protocol}://<conn_id>@..."
+            )
         return Path(value.path) if value.protocol in _LOCAL_PROTOCOLS else value
     text = os.fspath(value).strip()
     if "://" in text:

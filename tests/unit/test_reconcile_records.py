@@ -63,6 +63,22 @@ def test_file_urls_are_local_paths_and_other_urls_stay_object_storage() -> None:
     assert isinstance(to_location("s3://bucket/r.csv"), ObjectStoragePath)
 
 
+@pytest.mark.parametrize("given", ["s3://AKIAEXAMPLE:s3cr3t-value@bucket/r.jsonl", " gcs://tok:s3cr3t-value@b/r.csv"])
+def test_credentials_in_a_location_are_refused_without_being_shown(given: str) -> None:
+    from airflow_provider_transfers.operators.reconcile import report_asset_for
+
+    for attempt in (
+        lambda: to_location(given),
+        lambda: to_location(ObjectStoragePath(given.strip())),
+        lambda: RecordReader(given),
+        lambda: report_asset_for(given),
+    ):
+        with pytest.raises(ValueError, match="holds credentials") as caught:
+            attempt()
+        assert "s3cr3t" not in str(caught.value) and "AKIA" not in str(caught.value)
+    assert to_location("s3://aws_default@bucket/r.jsonl").conn_id == "aws_default"  # a connection id is fine
+
+
 def _prepare(data: Any, hook: Any = None) -> Prepared:
     return prepare(RawRecord(7, data), hook or FakeHook())
 
