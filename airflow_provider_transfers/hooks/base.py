@@ -29,7 +29,7 @@ from airflow_provider_transfers.exceptions import (
     TransferTransportError,
     TransferValidationError,
 )
-from airflow_provider_transfers.http.client import ApiClient, HttpPolicy, Request, check_known_keys
+from airflow_provider_transfers.http.client import ApiClient, HttpPolicy, Request, check_extra, check_known_keys
 from airflow_provider_transfers.models import TransferCheck, TransferStatus
 
 
@@ -170,8 +170,12 @@ class TransferHook(BaseHook, abc.ABC):
         """Keyword arguments for ``TransferApiError`` from an error response (any body, even none)."""
 
     def _make_client(self, conn: Connection) -> ApiClient:
-        conn_id = conn.conn_id or self.conn_id  # the extra as a whole first: not JSON or an unknown key
-        policy = self.default_policy.for_connection(conn_id, conn.extra, self.extra_keys, self._policy_overrides)
+        # The defaults, then the connection's extra (checked as a whole first: not JSON, an unknown key), then the
+        # hook's policy= overrides.
+        conn_id = conn.conn_id or self.conn_id
+        from_extra = check_extra(conn_id, conn.extra, self.extra_keys)
+        policy = self.default_policy.merged(from_extra, origin=f"Connection {conn_id!r} extra")
+        policy = policy.merged(self._policy_overrides, origin="policy")
         settings = self._settings = self.settings_from_connection(conn)
         # Who the platform's rate limit counts: the account (Twilio) or customer (VoIPbin) at one base URL (the
         # shared bucket's key, hashed there: no id or credential is written to Redis).

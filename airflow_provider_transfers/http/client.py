@@ -131,17 +131,6 @@ class HttpPolicy(BaseModel):
         except TransferValidationError as exc:
             raise TransferConfigError(f"{origin}: {exc}") from None
 
-    def for_connection(
-        self,
-        conn_id: str,
-        extra: str | Mapping[str, Any] | None,
-        hook_keys: Iterable[str],
-        overrides: Mapping[str, Any],
-    ) -> HttpPolicy:
-        """These defaults, then the connection's extra (checked as a whole), then the hook's ``policy=`` overrides."""
-        from_extra = self.merged(check_extra(conn_id, extra, hook_keys), origin=f"Connection {conn_id!r} extra")
-        return from_extra.merged(overrides, origin="policy")
-
 
 def check_extra(conn_id: str, raw: str | Mapping[str, Any] | None, hook_keys: Iterable[str] = ()) -> dict[str, Any]:
     """The connection's extra as a dict: JSON, an object, and only keys the hook knows.
