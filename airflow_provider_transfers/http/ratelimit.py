@@ -112,7 +112,7 @@ class TokenBucket:
         self._last = clock()
         self._last_decrease = -float("inf")
         self._recover_to = 0.0  # after an isolated decrease: the rate to return to quickly
-        self._run_from = rate  # the rate before this run of decreases began: where noise, once known, returns
+        self._run_from = rate  # the rate before this run of decreases began: where confirmed noise climbs back to
         self._holding = False  # after a decrease on a full measurement with a noticeable share, in a run of them:
         # no increase until the next measurement is taken (or 2 x MEASURE answers without a 429), at the lower pace
         self._answers = 0  # answers since the last decrease (or measurement), and how many were 429s
@@ -201,7 +201,7 @@ class TokenBucket:
 
     def _take_as_noise(self, now: float) -> bool:
         """Whether a full measurement taken after slowing down shows these 429s as noise; if so, back to the
-        rate before this run of decreases, and each refused request retries on its own. The noise is this
+        rate the same share was measured at, and each refused request retries on its own. The noise is this
         measurement's share: the earlier one was picked by the 429 that cut the rate."""
         if self._answers < MEASURE:
             return False
@@ -210,18 +210,22 @@ class TokenBucket:
         if not earlier:
             return False
         self._noise = current
-        self._recover_to = max(self.current_rate, self._run_from)
+        self._recover_to = max(self.current_rate, earlier[-1].rate)
         self._holding = False
         self._tokens = max(self._tokens, 0.0)
         self._answers = self._refused = 0
         return True
 
     def _remeasure_noise(self, now: float, noise: _Measurement, concurrent: int | None) -> None:
-        """A measurement in line with the noise adds to it; one out of line ends it, and slows down if higher."""
+        """A measurement in line with the noise adds to it and lets the rate climb one step (1 / ``DECREASE``)
+        toward the rate before the run of decreases; one out of line ends it, and slows down if higher. Not
+        all the way at once: the 429s of processes sharing the account can pass for noise once."""
         current = self._measurement(now)
         self._noise = None if _differ(current, noise) else noise.pooled(current)
         if self._noise is None:
             self._measured.clear()  # taken before the noise ended: they compare nothing now
+        else:  # confirmed at this pace: one step further back up, toward the rate before the run of decreases
+            self._recover_to = min(self._run_from, max(self._recover_to, self.current_rate) / DECREASE)
         if self._noise is None and current.share > noise.share:
             self._decrease(now, None, concurrent)
         else:

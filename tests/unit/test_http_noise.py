@@ -147,17 +147,33 @@ def test_a_measurement_with_a_429_or_two_does_not_hold_the_rate() -> None:
     assert bucket.current_rate > cut
 
 
-def test_noise_once_known_returns_to_the_rate_before_the_run_of_decreases() -> None:
+def test_noise_once_known_climbs_back_to_the_rate_before_the_run_one_confirmed_step_at_a_time() -> None:
     clock = FakeClock()
     bucket = TokenBucket(20, 20, clock=clock, adaptive=True)
     bucket.feedback(throttled=True)  # at 20/s: the run of decreases starts
-    feed(bucket, clock, ratelimit.MEASURE + 2, every_s=0.1)  # 30 % refused at 10 answers/s
+    feed(bucket, clock, ratelimit.MEASURE + 2, every_s=0.1)  # 30 % refused at 10 answers/s, at about 14.7/s
     feed(bucket, clock, ratelimit.MEASURE + 2, every_s=0.15)  # still 30 % at 6.7/s: noise
     assert 0.2 < bucket.noise < 0.4
     assert bucket.current_rate < 15  # cut twice on the way
-    feed(bucket, clock, 100, every_s=0.05, refused=False)
-    # Not just to the rate of the first measurement (about 14.7/s): the 429s that cut it were noise too.
-    assert bucket.current_rate > 19
+    feed(bucket, clock, ratelimit.MEASURE - 1, every_s=0.05)  # still 30 %, not yet a measurement
+    # Back to about the rate the same share was first measured at, not above: 429s from processes sharing
+    # the account can look like noise once, and the rate before the run of decreases would flood it.
+    assert 14 < bucket.current_rate < 16
+    feed(bucket, clock, 4 * ratelimit.MEASURE, every_s=0.05)  # each measurement in line: one step up
+    # The 429s that cut it below its first measurement were noise too: back to where the run began.
+    assert bucket.current_rate > 19 and bucket.noise > 0
+
+
+def test_noise_taken_for_our_pace_again_stops_the_climb_after_one_step() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(20, 20, clock=clock, adaptive=True)
+    bucket.feedback(throttled=True)
+    feed(bucket, clock, ratelimit.MEASURE + 2, every_s=0.1)
+    measured_at = bucket.current_rate
+    feed(bucket, clock, ratelimit.MEASURE + 2, every_s=0.15)
+    assert bucket.noise > 0
+    feed(bucket, clock, ratelimit.MEASURE, every_s=0.05, refused=True)  # far above the noise: our pace after all
+    assert bucket.noise == 0 and bucket.current_rate < measured_at
 
 
 def took_s(noise: float, seed: int) -> float:
