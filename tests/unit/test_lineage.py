@@ -49,7 +49,6 @@ def test_records_files_are_named_by_the_openlineage_naming_spec(given: Any, expe
     assert lineage.dataset_id(location) == expected
 
 
-
 def test_a_location_with_credentials_is_named_nowhere() -> None:
     # Refused before any run (the reconciliation fails naming the form to use): lineage names no dataset, so the
     # secret reaches no OpenLineage event either.
