@@ -88,6 +88,7 @@ class TransferStatusTrigger(BaseTrigger):
             saved: Any = {k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}
             self.args = WaitArgs.model_construct(**saved)
             self.single = bool(single)
+            latest = {k: TransferCheck.model_validate(v) for k, v in (finished or {}).items()}
         else:  # built by hand, or saved by a release before the state was versioned: checked here
             self._transfers, parsed_single = parse_transfers(transfers, "transfers")
             self.single = parsed_single if single is None else bool(single)
@@ -97,9 +98,8 @@ class TransferStatusTrigger(BaseTrigger):
             self.args = WaitArgs.build(**args)
             attempts = validate(NonNegativeInt, attempts, "attempts")
             errors = validate(dict[str, NonNegativeInt], errors or {}, "errors")
-            validate(dict[str, TransferCheck], finished or {}, "finished")
+            latest = validate(dict[str, TransferCheck], finished or {}, "finished")
         done = {k: dict(v) for k, v in (finished or {}).items()}
-        latest = {k: TransferCheck.model_validate(v) for k, v in done.items()}
         self.state = WaitState(finished=done, errors=dict(errors or {}), attempts=attempts, latest=latest)
         self.transfer_ids: list[str] = []
         self._shown_interval: float | None = None
