@@ -25,8 +25,9 @@ log = logging.getLogger(__name__)
 
 DECREASE = 0.7
 """Multiplicative decrease on a 429: the rate becomes 70 % of what it was."""
-INCREASE_PER_S = 0.01
-"""Additive increase: while requests succeed the rate grows by this share of the limit per second."""
+INCREASE_PER_S = 0.006
+"""Additive increase: while requests succeed the rate grows by this share of the limit per second (each process
+sharing an account adds it: the faster they climb, the sooner they overshoot together; docs/shared_limit.md)."""
 MIN_SHARE = 0.02
 """The adaptive rate never drops below this share of the limit (nor below 0.1 requests/s)."""
 QUIET_S = 30.0
@@ -45,8 +46,9 @@ Z_MOSTLY = 1.645
 """Standard errors by which the share refused among a few answers must exceed half to cut the rate by that share
 before a full measurement (1 in 20 by chance: it is asked at every 429, and 30 % of random 429s often reach
 5 of 9)."""
-SLOWER = 0.8
-"""A measurement tests our pace against an earlier one when it answered at most this share of its rate."""
+SLOWER = 0.7
+"""A measurement tests our pace against an earlier one when it answered at most this share of the earlier pace
+(one full decrease: processes that slow down together barely change one another's refused share)."""
 SHARED_BURST = 2.0
 """Tokens a process pacing at its share of a shared account may save up (a late wake-up catches up)."""
 FIRST_ARRIVAL_S = 0.2
