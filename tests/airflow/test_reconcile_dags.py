@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import DagRunResult
 
 
@@ -196,3 +198,27 @@ def test_the_audit_dag_audits_each_triggering_report_against_the_total_its_event
     ]
     audit = dag.get_task("audit")
     assert "expected_total" in audit.template_fields  # type: ignore[attr-defined]
+
+
+def test_a_records_location_with_credentials_fails_the_run_at_once_without_showing_them(
+    transfer_sandbox: Any,
+    run_dag: Callable[..., DagRunResult],
+    connection_env: Callable[..., None],
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """``user:password@`` in an object storage URL: the example DAG (``retries=2``) fails without retries or a
+    request, and neither its logs nor its XCom show the credentials."""
+    connection_env(transfer_sandbox.connection_env())
+    report = tmp_path / "twilio.jsonl"
+    given = "s3://AKIAEXAMPLE:s3cr3t-value@bucket/records.jsonl"
+
+    result = run_dag("reconcile_twilio_flex", conf={"records_path": given, "report_path": str(report)})
+
+    assert result.state == "failed" and result.task_state("reconcile") == "failed"
+    shown = "".join(capfd.readouterr())
+    assert "holds credentials" in shown and "<conn_id>@" in shown
+    assert "s3cr3t" not in shown and "AKIAEXAMPLE" not in shown
+    assert result.xcom("reconcile") is None
+    assert transfer_sandbox.control.stats()["total"] == 0
+    assert not report.exists()
