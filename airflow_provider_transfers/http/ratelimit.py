@@ -46,9 +46,10 @@ Z_MOSTLY = 1.645
 """Standard errors by which the share refused among a few answers must exceed half to cut the rate by that share
 before a full measurement (1 in 20 by chance: it is asked at every 429, and 30 % of random 429s often reach
 5 of 9)."""
-SLOWER = 0.7
-"""A measurement tests our pace against an earlier one when it answered at most this share of the earlier pace
-(one full decrease: processes that slow down together barely change one another's refused share)."""
+SLOWER = 0.6
+"""A measurement tests our pace against an earlier one when it answered at most this share of the earlier pace:
+processes sharing an account that slow down a little, or whose neighbours fill the room they leave, keep
+their refused share as noise would (docs/shared_limit.md)."""
 SHARED_BURST = 2.0
 """Tokens a process pacing at its share of a shared account may save up (a late wake-up catches up)."""
 FIRST_ARRIVAL_S = 0.2
