@@ -71,6 +71,25 @@ def test_four_processes_sharing_a_limit_converge_without_taking_it_for_noise() -
     assert platform.refused_by_limit < 0.1 * platform.requests
 
 
+def share_one_account(limit: int, processes: int, requests: int, draw: int) -> tuple[Platform, list[Client], float]:
+    """``processes`` adaptive buckets as ``RateLimiter`` builds them, started within half a second of one another
+    (``draw`` picks when), ``requests`` each, 50 ms from the platform; the platform, the clients and the goodput."""
+    starts = random.Random(draw)
+    clock = FakeClock()
+    began = clock.now
+    clients = [
+        Client(
+            TokenBucket(limit, limit, clock=clock, adaptive=True, first_arrival=ratelimit.FIRST_ARRIVAL_S),
+            remaining=requests,
+            start_s=starts.uniform(0, 0.5),
+        )
+        for _ in range(processes)
+    ]
+    platform = Platform(clock, limit=limit)
+    run(clock, platform, clients, latency_s=0.05)
+    return platform, clients, platform.admitted / ((clock.now - began) * limit)
+
+
 @pytest.mark.parametrize("limit", [20, 100])
 def test_four_processes_starting_together_stay_under_5_percent_429s_whenever_each_starts(limit: int) -> None:
     # benchmarks/shared_limit.py's adaptive runs on a fake clock: four processes, 2,000 requests each, started
@@ -78,22 +97,10 @@ def test_four_processes_starting_together_stay_under_5_percent_429s_whenever_eac
     # with a 20 % slower pace enough to test for noise, every draw at 20/s ended above 5 % and in 7 of them
     # processes took their neighbours' 429s for noise (up to 20.7 % refused); at 100/s, two misread.
     for draw in range(12):
-        starts = random.Random(draw)
-        clock = FakeClock()
-        began = clock.now
-        clients = [
-            Client(
-                TokenBucket(limit, limit, clock=clock, adaptive=True, first_arrival=ratelimit.FIRST_ARRIVAL_S),
-                remaining=2000,
-                start_s=starts.uniform(0, 0.5),
-            )
-            for _ in range(4)
-        ]
-        platform = Platform(clock, limit=limit)
-        run(clock, platform, clients, latency_s=0.05)
+        platform, clients, goodput = share_one_account(limit, 4, 2000, draw)
         assert [c.most_noise for c in clients] == [0, 0, 0, 0], draw
         assert platform.refused_by_limit <= 0.05 * platform.requests, draw
-        assert platform.admitted / ((clock.now - began) * limit) >= 0.85, draw
+        assert goodput >= 0.85, draw
 
 
 @pytest.mark.parametrize("limit", [20, 100])
@@ -101,18 +108,7 @@ def test_six_processes_sharing_a_limit_never_take_it_for_noise(limit: int) -> No
     # Testing for noise against a pace 70 % of the earlier one, six processes of 1,000 requests misread one
     # another's 429s in 7 of these 24 draws (up to 35.8 % refused); at 60 % of the earlier pace, in none.
     for draw in range(12):
-        starts = random.Random(draw)
-        clock = FakeClock()
-        clients = [
-            Client(
-                TokenBucket(limit, limit, clock=clock, adaptive=True, first_arrival=ratelimit.FIRST_ARRIVAL_S),
-                remaining=1000,
-                start_s=starts.uniform(0, 0.5),
-            )
-            for _ in range(6)
-        ]
-        platform = Platform(clock, limit=limit)
-        run(clock, platform, clients, latency_s=0.05)
+        platform, clients, _ = share_one_account(limit, 6, 1000, draw)
         assert [c.most_noise for c in clients] == [0] * 6, draw
         assert platform.refused_by_limit <= 0.1 * platform.requests, draw
 
