@@ -213,7 +213,7 @@ class TokenBucket:
         if not earlier:
             return False
         self._noise = current
-        self._recover_to = max(self.current_rate, earlier[-1].rate)
+        self._recover_to = max(self.current_rate, *(m.rate for m in earlier))
         self._holding = False
         self._tokens = max(self._tokens, 0.0)
         self._answers = self._refused = 0

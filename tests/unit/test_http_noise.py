@@ -207,6 +207,21 @@ def test_noise_once_known_climbs_back_to_the_rate_before_the_run_one_confirmed_s
     assert bucket.current_rate > 19 and bucket.noise > 0
 
 
+def test_noise_returns_to_the_rate_its_share_was_first_measured_at_not_the_latest_one() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(20, 20, clock=clock, adaptive=True)
+    bucket.feedback(throttled=True)
+    feed(bucket, clock, ratelimit.MEASURE + 2, every_s=0.1)  # 30 % at 10/s (the bucket at about 17/s)
+    feed(bucket, clock, ratelimit.MEASURE + 2, every_s=0.125)  # 30 % at 8/s: not slow enough to tell
+    assert bucket.noise == 0
+    feed(bucket, clock, ratelimit.MEASURE + 2, every_s=0.22)  # 30 % at 4.5/s: slower than both, noise
+    assert bucket.noise > 0 and bucket.current_rate < 9
+    feed(bucket, clock, ratelimit.MEASURE - 1, every_s=0.05)
+    # Back toward the first measurement's 17/s; the latest one's 12/s left a real-HTTP run below 30 % of its
+    # limit at times (test_injected_429s_leave_the_rate_up_over_real_http): 10.9/s here.
+    assert bucket.current_rate > 13
+
+
 def test_noise_taken_for_our_pace_again_stops_the_climb_after_one_step() -> None:
     clock = FakeClock()
     bucket = TokenBucket(20, 20, clock=clock, adaptive=True)
